@@ -1,0 +1,12 @@
+// `npm start [-- wrangler dev flags]`: dev secrets on first run, local D1 migrated, then `wrangler dev`.
+import { spawnSync } from "node:child_process";
+
+const run = (args) => {
+  const r = spawnSync("wrangler", args, { stdio: "inherit", env: { ...process.env, CI: "1" } });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+
+await import("./dev-vars.mjs");
+run(["d1", "migrations", "apply", "DB", "--local"]);
+const dev = spawnSync("wrangler", ["dev", ...process.argv.slice(2)], { stdio: "inherit" });
+process.exit(dev.status ?? 0);

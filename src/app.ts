@@ -1,0 +1,32 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import pkg from "../package.json";
+import type { AppEnv } from "./lib/context";
+import { onError, onNotFound, validationHook } from "./lib/errors";
+import { registerSecuritySchemes } from "./lib/openapi";
+import { requestId } from "./lib/request-id";
+import { registerAdminOrgCreate } from "./features/admin-org-create";
+import { registerHealth } from "./features/health";
+
+export function createApp() {
+  // strict: false makes a trailing slash optional on every route (the partner API documents paths with one).
+  const app = new OpenAPIHono<AppEnv>({ strict: false, defaultHook: validationHook(422) });
+  app.use("*", requestId);
+  app.onError(onError);
+  app.notFound(onNotFound);
+  registerSecuritySchemes(app);
+
+  registerHealth(app);
+  registerAdminOrgCreate(app);
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Organization and API-key authority",
+      version: pkg.version,
+      description:
+        "Provisions organizations, mints their API keys (shown once, stored as peppered hashes), and verifies, " +
+        "rotates, suspends and revokes them. Every response carries `X-Request-Id`; errors use one envelope.",
+    },
+  });
+  return app;
+}

@@ -1,0 +1,68 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import { auditStatement } from "../../lib/audit";
+import type { AppEnv } from "../../lib/context";
+import { envelope } from "../../lib/context";
+import { uniqueViolation } from "../../lib/d1";
+import { ApiError } from "../../lib/errors";
+import { commitIdempotent, fingerprint } from "../../lib/idempotency";
+import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
+import { isoNow } from "../../lib/time";
+import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
+import { insertOrg, insertOrgKey } from "./queries";
+import type { orgCreateRoute } from "./route";
+
+const ENDPOINT = "POST /v1/admin/org/create";
+
+export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = async (c) => {
+  const body = c.req.valid("json");
+  const idempotencyKey = c.req.valid("header")["Idempotency-Key"];
+  const pepper = await currentPepper(c.env); // 500 SERVER_MISCONFIGURED before anything is written
+  const db = c.env.DB;
+
+  const key = mintKey("ck_live");
+  const now = isoNow();
+  const requestId = c.get("requestId");
+  const stored = { org_id: body.org_id, prefix: key.prefix, created_at: now };
+
+  let replay: Response | null;
+  try {
+    replay = await commitIdempotent(
+      c,
+      {
+        endpoint: ENDPOINT,
+        key: idempotencyKey,
+        fingerprint: await fingerprint(body),
+        status: 201,
+        storedResponse: stored,
+        statements: [
+          // An operator org's slug is its org_id: unique, and never equal to a partner slug (those have no "_").
+          insertOrg(db, { ...body, identifier: crypto.randomUUID(), slug: body.org_id }, now),
+          insertOrgKey(db, body.org_id, key, await pepper.hash(key.plaintext), pepper.id, now),
+          auditStatement(
+            db,
+            {
+              event_type: "ORG_CREATED",
+              actor: "master:ORG_CREATE",
+              org_id: body.org_id,
+              key_prefix: KEY_TYPES.ck_live + key.prefix,
+              request_id: requestId,
+              detail: `tier=${body.tier} domain=${body.domain}`,
+            },
+            now,
+          ),
+        ],
+      },
+      { already_provisioned: true },
+    );
+  } catch (err) {
+    // slug = org_id here, so either unique index may be the one SQLite reports.
+    const violated = uniqueViolation(err);
+    if (violated === "organizations.org_id" || violated === "organizations.slug") {
+      throw new ApiError(409, "ORG_EXISTS", `The organization ${body.org_id} already exists.`);
+    }
+    throw err;
+  }
+  if (replay) return replay as never;
+
+  return c.json({ ...stored, api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }, 201);
+};

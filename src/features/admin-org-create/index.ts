@@ -1,0 +1,6 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../lib/context";
+import { orgCreateHandler } from "./handler";
+import { orgCreateRoute } from "./route";
+
+export const registerAdminOrgCreate = (app: OpenAPIHono<AppEnv>) => app.openapi(orgCreateRoute, orgCreateHandler);

@@ -1,0 +1,56 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody } from "../../lib/json-body";
+import { requireMasterKey } from "../../lib/master-key";
+import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/openapi";
+import { AllowedOrigins, DOMAINS, ORG_ID_PATTERN, OrgName, TIERS } from "../orgs/model";
+
+export const OrgCreateBody = z
+  .object({
+    org_id: z
+      .string({ error: "Must be a string." })
+      .regex(ORG_ID_PATTERN, "Must match org_[a-z0-9_]{3,60}.")
+      .openapi({ example: "org_acme_2026_example" }),
+    name: OrgName.openapi({ example: "Acme Corp" }),
+    domain: z.enum(DOMAINS, { error: `Must be one of: ${DOMAINS.join(", ")}.` }).openapi({ example: "general" }),
+    tier: z.enum(TIERS, { error: `Must be one of: ${TIERS.join(", ")}.` }).openapi({ example: "starter" }),
+    allowed_origins: AllowedOrigins,
+  })
+  .openapi("OrgCreateRequest");
+
+const OrgCreated = z
+  .object({
+    org_id: z.string(),
+    api_key: z.string().optional().openapi({
+      description: "The org's client key (ck_live_…), present only in the first response. Never stored.",
+      example: "ck_live_7M2K9Q4W1E8R5T3Y6U0P2A4S6D",
+    }),
+    prefix: z.string().openapi({ example: "7M2K9Q4W" }),
+    created_at: z.string(),
+    warning: z.string().optional(),
+    already_provisioned: z.boolean().optional().openapi({ description: "true on a replay of the same Idempotency-Key." }),
+    ...Envelope,
+  })
+  .openapi("OrgCreated");
+
+export const orgCreateRoute = createRoute({
+  method: "post",
+  path: "/v1/admin/org/create",
+  tags: ["Admin (master-key)"],
+  summary: "Provision a new org and mint its first API key",
+  description:
+    "Creates the organization and mints its first client key, returned exactly once. A replay of the same " +
+    "Idempotency-Key and body returns the result without the key, with `already_provisioned: true` and the header " +
+    "`Idempotent-Replayed: true`. Called by the payment worker on `checkout.session.completed`.",
+  security: masterSecurity("ORG_CREATE"),
+  middleware: [requireMasterKey("ORG_CREATE"), ...jsonBody] as const,
+  request: {
+    headers: IdempotencyKeyHeader,
+    body: { required: true, content: { "application/json": { schema: OrgCreateBody } } },
+  },
+  responses: {
+    201: { description: "Created (or replayed).", content: { "application/json": { schema: OrgCreated } } },
+    ...errorResponses([400, 401, 409, 413, 415, 422, 500], {
+      409: "ORG_EXISTS: the org_id exists (created under another Idempotency-Key)",
+    }),
+  },
+});

@@ -1,0 +1,30 @@
+// Audit rows: every auth failure and every change. Never a secret: keys appear as type prefix + 8 chars.
+import { isoNow } from "./time";
+
+export type AuditEventType =
+  | "ORG_CREATED"
+  | "AUTH_FAIL_MASTER_KEY"
+  | "AUTH_FAIL_PARTNER_KEY"
+  | "AUTH_FAIL_ORG_KEY"
+  | "AUTH_FAIL_RATE_LIMITED_IP"
+  | "AUTH_FAIL_RATE_LIMITED_KEY";
+
+export interface AuditEvent {
+  event_type: AuditEventType;
+  actor: string;
+  request_id: string;
+  org_id?: string | null;
+  key_prefix?: string | null;
+  ip?: string | null;
+  detail?: string | null;
+}
+
+/** A statement to put in the batch of the change it records. */
+export function auditStatement(db: D1Database, e: AuditEvent, now = isoNow()): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(e.event_type, e.actor, e.org_id ?? null, e.key_prefix ?? null, e.request_id, e.ip ?? null, e.detail ?? null, now);
+}

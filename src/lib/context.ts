@@ -1,0 +1,18 @@
+import type { Context } from "hono";
+
+export type Bindings = Env & {
+  /** Set only while a pepper rotation is in progress. */
+  API_KEY_PEPPER_PREVIOUS?: string;
+};
+
+export interface AppEnv {
+  Bindings: Bindings;
+  Variables: {
+    requestId: string;
+  };
+}
+
+export type AppContext = Context<AppEnv>;
+
+/** The two fields every JSON object this service returns carries. */
+export const envelope = (c: AppContext) => ({ request_id: c.get("requestId"), timestamp: new Date().toISOString() });

@@ -1,0 +1,44 @@
+// Scoped master keys: one secret per scope, sent in X-API-Key, compared in constant time.
+import type { MiddlewareHandler } from "hono";
+import { auditStatement } from "./audit";
+import type { AppEnv, Bindings } from "./context";
+import { unauthorized } from "./errors";
+import { timingSafeEqualStrings } from "./keys";
+
+export const MASTER_SCOPES = [
+  "ORG_CREATE",
+  "BILLING_SUSPEND",
+  "BILLING_ROTATE",
+  "ORG_USAGE_READ",
+  "ORG_SUSPEND",
+  "ORG_REACTIVATE",
+  "ORG_FORCE_ROTATE",
+  "ORG_FORCE_REVOKE",
+  "PARTNER_ADMIN",
+] as const;
+export type MasterScope = (typeof MASTER_SCOPES)[number];
+
+export const masterKeySecretName = (scope: MasterScope) => `MASTER_ADMIN_KEY_${scope}` as const;
+
+/**
+ * Accepts only this scope's secret. Missing, wrong, another scope's key, or an unset secret (fail closed):
+ * the uniform 401, and an AUTH_FAIL_MASTER_KEY audit row naming the scope (never the key).
+ */
+export const requireMasterKey =
+  (scope: MasterScope): MiddlewareHandler<AppEnv> =>
+  async (c, next) => {
+    const expected = (c.env as Bindings & Record<string, string | undefined>)[masterKeySecretName(scope)];
+    const given = c.req.header("x-api-key");
+    const ok = !!expected && given !== undefined && (await timingSafeEqualStrings(given, expected));
+    if (!ok) {
+      await auditStatement(c.env.DB, {
+        event_type: "AUTH_FAIL_MASTER_KEY",
+        actor: "anonymous",
+        request_id: c.get("requestId"),
+        ip: c.req.header("cf-connecting-ip"),
+        detail: `scope=${scope}${given === undefined ? " reason=missing" : ""}`,
+      }).run();
+      throw unauthorized();
+    }
+    await next();
+  };

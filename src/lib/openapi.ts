@@ -1,0 +1,68 @@
+// Shared OpenAPI pieces: the error schema, error responses by status, the Idempotency-Key header, security.
+import { z } from "@hono/zod-openapi";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "./context";
+import { MASTER_SCOPES, type MasterScope, masterKeySecretName } from "./master-key";
+
+export const Envelope = {
+  request_id: z.string().openapi({ example: "req_01JD8Z3Q4W5E6R7T8Y9U0I1O2P" }),
+  timestamp: z.string().openapi({ example: "2026-11-22T10:00:00.000Z" }),
+};
+
+export const ErrorSchema = z
+  .object({
+    error: z.string().openapi({ example: "VALIDATION_FAILED" }),
+    message: z.string(),
+    details: z
+      .array(z.object({ location: z.enum(["body", "header", "path", "query"]), field: z.string(), message: z.string() }))
+      .optional(),
+    ...Envelope,
+  })
+  .openapi("Error");
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: "INVALID_JSON (body is not JSON) or VALIDATION_FAILED (bad or missing header)",
+  401: "UNAUTHORIZED: missing or invalid credentials (one uniform body)",
+  404: "NOT_FOUND",
+  409: "Conflict",
+  413: "PAYLOAD_TOO_LARGE: body over 64 KiB",
+  415: "UNSUPPORTED_MEDIA_TYPE: body is not application/json",
+  422: "VALIDATION_FAILED (with details) or IDEMPOTENCY_KEY_REUSED",
+  429: "RATE_LIMITED, with Retry-After",
+  500: "SERVER_MISCONFIGURED (pepper missing) or INTERNAL",
+};
+
+/** Error responses for the given statuses; `overrides` replaces a description where a route says more. */
+export function errorResponses(statuses: number[], overrides: Record<number, string> = {}) {
+  return Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      { description: overrides[s] ?? ERROR_DESCRIPTIONS[s], content: { "application/json": { schema: ErrorSchema } } },
+    ]),
+  );
+}
+
+export const IdempotencyKeyHeader = z.object({
+  "Idempotency-Key": z
+    .string({ error: "The Idempotency-Key header is required." })
+    .min(1, "The Idempotency-Key header must not be empty.")
+    .max(256, "The Idempotency-Key header must be at most 256 characters.")
+    .openapi({
+      param: { name: "Idempotency-Key", in: "header", required: true },
+      description: "Unique per intended change (the Stripe event.id from a webhook). Replays return the cached result.",
+      example: "evt_1QxYzAbCdEfGhIjK",
+    }),
+});
+
+export const masterSecurity = (scope: MasterScope) => [{ [`MasterKey_${scope}`]: [] }];
+
+export function registerSecuritySchemes(app: OpenAPIHono<AppEnv>) {
+  for (const scope of MASTER_SCOPES) {
+    app.openAPIRegistry.registerComponent("securitySchemes", `MasterKey_${scope}`, {
+      type: "apiKey",
+      in: "header",
+      name: "X-API-Key",
+      description: `The secret ${masterKeySecretName(scope)}. Only this scope's secret is accepted.`,
+    });
+  }
+}
