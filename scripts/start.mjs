@@ -2,11 +2,11 @@
 import { spawnSync } from "node:child_process";
 
 const run = (args) => {
-  const r = spawnSync("wrangler", args, { stdio: "inherit", env: { ...process.env, CI: "1" } });
+  const r = spawnSync("wrangler", args, { stdio: "inherit", env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 
 await import("./dev-vars.mjs");
 run(["d1", "migrations", "apply", "DB", "--local"]);
-const dev = spawnSync("wrangler", ["dev", ...process.argv.slice(2)], { stdio: "inherit" });
+const dev = spawnSync("wrangler", ["dev", ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 process.exit(dev.status ?? 0);

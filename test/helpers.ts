@@ -1,0 +1,107 @@
+// Test helpers: call the Worker as a client would, make unique ids, count D1 round trips, scan D1 for secrets.
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import worker from "../src/index";
+
+export const MASTER = {
+  ORG_CREATE: env.MASTER_ADMIN_KEY_ORG_CREATE,
+  PARTNER_ADMIN: env.MASTER_ADMIN_KEY_PARTNER_ADMIN,
+  BILLING_SUSPEND: env.MASTER_ADMIN_KEY_BILLING_SUSPEND,
+} as const;
+
+let counter = 0;
+/** A lower-case id unique within this test file's run (storage is per file). */
+export const uniq = (label = "t") => `${label}_${Date.now().toString(36)}_${(counter++).toString(36)}`;
+
+export interface CallOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+  body?: BodyInit;
+}
+
+export function request(path: string, o: CallOptions = {}): Request {
+  const headers = new Headers(o.headers);
+  let body = o.body;
+  if (o.json !== undefined) {
+    body = JSON.stringify(o.json);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  }
+  return new Request(`http://localhost${path}`, { method: o.method ?? (body ? "POST" : "GET"), headers, body });
+}
+
+/** Through the Worker's real fetch handler, with the test bindings. */
+export const call = (path: string, o: CallOptions = {}) => exports.default.fetch(request(path, o));
+
+/** Through the Worker's fetch handler with bindings replaced (e.g. a secret unset, a counting DB). */
+export async function callWithEnv(overrides: Partial<Env> & Record<string, unknown>, path: string, o: CallOptions = {}) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request(path, o), { ...env, ...overrides } as Env, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+export function orgBody(overrides: Record<string, unknown> = {}) {
+  return {
+    org_id: uniq("org"),
+    name: "Acme Corp",
+    domain: "general",
+    tier: "starter",
+    allowed_origins: "https://acme.example.com",
+    ...overrides,
+  };
+}
+
+export function createOrg(body: unknown, idempotencyKey: string = uniq("idem"), apiKey = MASTER.ORG_CREATE) {
+  return call("/v1/admin/org/create", {
+    headers: { "x-api-key": apiKey, "idempotency-key": idempotencyKey },
+    json: body,
+  });
+}
+
+/** A DB binding that counts round trips to D1: each batch, first, all, run, raw or exec is one. */
+export function countingDb(db: D1Database) {
+  const counter = { roundTrips: 0 };
+  const wrapStatement = (s: D1PreparedStatement): D1PreparedStatement => {
+    for (const m of ["first", "all", "run", "raw"] as const) {
+      const original = (s[m] as (...a: unknown[]) => unknown).bind(s);
+      (s as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => (counter.roundTrips++, original(...a));
+    }
+    const bind = s.bind.bind(s);
+    s.bind = (...values: unknown[]) => wrapStatement(bind(...values));
+    return s;
+  };
+  const proxy = new Proxy(db, {
+    get(target, prop) {
+      if (prop === "prepare") return (sql: string) => wrapStatement(target.prepare(sql));
+      if (prop === "batch" || prop === "exec") {
+        return (...a: unknown[]) => (counter.roundTrips++, (target[prop] as (...x: unknown[]) => unknown)(...a));
+      }
+      const v = Reflect.get(target, prop);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return { db: proxy, counter };
+}
+
+export const PLAINTEXT_KEY_PATTERN = /(ck_live_|sk_live_|kvqp_)[0-9A-HJKMNP-TV-Z]{26}/;
+
+/** Every row of every table, as text, for secret scans. */
+export async function dumpDatabase(db: D1Database = env.DB): Promise<string> {
+  const { results: tables } = await db
+    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'`)
+    .all<{ name: string }>();
+  const parts: string[] = [];
+  for (const { name } of tables) {
+    const { results } = await db.prepare(`SELECT * FROM "${name}"`).all();
+    parts.push(`${name}: ${JSON.stringify(results)}`);
+  }
+  return parts.join("\n");
+}
+
+export async function countRows(table: string, where = "1 = 1", ...binds: unknown[]): Promise<number> {
+  const row = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`)
+    .bind(...binds)
+    .first<{ n: number }>();
+  return row!.n;
+}
