@@ -18,6 +18,7 @@ CREATE TABLE partners (
   partner_id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
   active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  org_count INTEGER NOT NULL DEFAULT 0,   -- kept in the provisioning batch, so a list's count costs no scan
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
@@ -33,7 +34,8 @@ CREATE TABLE users (
 CREATE UNIQUE INDEX users_email_lower_unique ON users (lower(email));
 
 CREATE TABLE organizations (
-  org_id TEXT PRIMARY KEY,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, only grows: the keyset for newest-first paging
+  org_id TEXT NOT NULL UNIQUE,
   identifier TEXT NOT NULL UNIQUE,
   slug TEXT NOT NULL UNIQUE,
   name TEXT NOT NULL,
@@ -52,6 +54,8 @@ CREATE TABLE organizations (
 );
 CREATE UNIQUE INDEX organizations_partner_external_id_unique ON organizations (partner_id, external_id)
   WHERE partner_id IS NOT NULL;
+-- (partner_id, seq): a partner's orgs newest first, one index range per page.
+CREATE INDEX organizations_partner_seq ON organizations (partner_id, seq) WHERE partner_id IS NOT NULL;
 
 -- Every minted key: org client (ck_live_) and server (sk_live_) keys, and partner keys (kvqp_).
 -- Only the peppered HMAC-SHA256 of the plaintext is stored, with the id of the pepper that made it.

@@ -5,7 +5,9 @@ import { onError, onNotFound, validationHook } from "./lib/errors";
 import { registerSecuritySchemes } from "./lib/openapi";
 import { requestId } from "./lib/request-id";
 import { registerAdminOrgCreate } from "./features/admin-org-create";
+import { registerAdminPartners } from "./features/admin-partners";
 import { registerHealth } from "./features/health";
+import { registerPartnerOrgs } from "./features/partner-orgs";
 
 export function createApp() {
   // strict: false makes a trailing slash optional on every route (the partner API documents paths with one).
@@ -17,6 +19,8 @@ export function createApp() {
 
   registerHealth(app);
   registerAdminOrgCreate(app);
+  registerAdminPartners(app);
+  registerPartnerOrgs(app);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -7,7 +7,13 @@ export type AuditEventType =
   | "AUTH_FAIL_PARTNER_KEY"
   | "AUTH_FAIL_ORG_KEY"
   | "AUTH_FAIL_RATE_LIMITED_IP"
-  | "AUTH_FAIL_RATE_LIMITED_KEY";
+  | "AUTH_FAIL_RATE_LIMITED_KEY"
+  | "PARTNER_CREATED"
+  | "PARTNER_KEY_ROTATED"
+  | "PARTNER_DEACTIVATED"
+  | "ORG_PROVISIONED"
+  | "USER_CREATED"
+  | "KEY_ROTATED";
 
 export interface AuditEvent {
   event_type: AuditEventType;
@@ -19,12 +25,30 @@ export interface AuditEvent {
   detail?: string | null;
 }
 
-/** A statement to put in the batch of the change it records. */
-export function auditStatement(db: D1Database, e: AuditEvent, now = isoNow()): D1PreparedStatement {
+/**
+ * A statement to put in the batch of the change it records. With `where`, the row is written only when that
+ * SQL condition holds in the batch (e.g. `changes() = 1` right after the UPDATE it records).
+ */
+export function auditStatement(
+  db: D1Database,
+  e: AuditEvent,
+  now = isoNow(),
+  where: { sql: string; binds: unknown[] } = { sql: "1", binds: [] },
+): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+       SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE ${where.sql}`,
     )
-    .bind(e.event_type, e.actor, e.org_id ?? null, e.key_prefix ?? null, e.request_id, e.ip ?? null, e.detail ?? null, now);
+    .bind(
+      e.event_type,
+      e.actor,
+      e.org_id ?? null,
+      e.key_prefix ?? null,
+      e.request_id,
+      e.ip ?? null,
+      e.detail ?? null,
+      now,
+      ...where.binds,
+    );
 }

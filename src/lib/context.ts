@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { PartnerPrincipal } from "./partner-auth";
 
 export type Bindings = Env & {
   /** Set only while a pepper rotation is in progress. */
@@ -9,6 +10,8 @@ export interface AppEnv {
   Bindings: Bindings;
   Variables: {
     requestId: string;
+    /** Set by requirePartnerKey. */
+    partner: PartnerPrincipal;
   };
 }
 

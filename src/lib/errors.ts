@@ -18,7 +18,7 @@ export type ErrorCode =
   | "UNSUPPORTED_MEDIA_TYPE"
   | "IDEMPOTENCY_KEY_REUSED"
   | "RATE_LIMITED"
-  | "METHOD_NOT_ALLOWED"
+  | "PARTNER_INACTIVE"
   | "SERVER_MISCONFIGURED"
   | "INTERNAL";
 
@@ -70,10 +70,10 @@ export function zodDetails(target: string, error: ZodError): ErrorDetail[] {
  */
 export const validationHook =
   (bodyStatus: 400 | 422) =>
-  (result: { success: boolean; target: string; error?: ZodError }, c: AppContext) => {
-    if (result.success || !result.error) return;
+  (result: { success: boolean; target: string; error?: ZodError }): undefined => {
+    if (result.success || !result.error) return undefined;
     const status = result.target === "header" ? 400 : bodyStatus;
-    return errorResponse(c, new ApiError(status, "VALIDATION_FAILED", "The request is not valid.", zodDetails(result.target, result.error)));
+    throw new ApiError(status, "VALIDATION_FAILED", "The request is not valid.", zodDetails(result.target, result.error));
   };
 
 export const onError: ErrorHandler<AppEnv> = (err, c) => {

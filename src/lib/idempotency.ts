@@ -1,8 +1,8 @@
 // Idempotency: one row per (endpoint, key), written in the same DB.batch() as the change it guards, so a row
-// exists exactly when the change committed. A create is ONE round trip: the batch itself. A duplicate fails on
-// the row's primary key (the first statement of the batch), which rolls the whole batch back; we then read the
+// exists exactly when the change committed. A first request is ONE round trip: the batch itself, with the row's
+// insert first. A duplicate fails on the row's primary key, which rolls its whole batch back; we then read the
 // row and replay it (two round trips), or refuse a different body with 422.
-import { type AppContext, envelope } from "./context";
+import type { AppContext } from "./context";
 import { uniqueViolation } from "./d1";
 import { ApiError } from "./errors";
 import { sha256Hex } from "./keys";
@@ -29,67 +29,80 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-export interface IdempotentWrite {
+/** A SQL expression (e.g. json_object(…) over rows the batch wrote) and its parameters. */
+export interface SqlExpression {
+  sql: string;
+  binds: unknown[];
+}
+
+export interface Idempotency {
   endpoint: string;
   key: string;
   fingerprint: string;
-  /** The changes to make; they commit together with the idempotency row or not at all. */
-  statements: D1PreparedStatement[];
   status: number;
-  /** The response to cache: no plaintext key may be in it (checked). */
-  storedResponse: Record<string, unknown>;
+  /**
+   * The response to cache, without any plaintext key (checked). A SqlExpression when parts of it are only known
+   * once the batch ran (a generated slug, a user id): it is evaluated at the end of the same batch.
+   */
+  response: Record<string, unknown> | SqlExpression;
+  /** Only record the key when this SQL condition holds (e.g. the target exists), so a 404 caches nothing. */
+  guard?: SqlExpression;
 }
 
-interface IdempotencyRow {
-  fingerprint: string;
-  status_code: number;
-  response: string;
-}
+export type BatchOutcome = { replay: Response; results?: never } | { replay?: never; results: D1Result[] };
 
 /**
- * Runs the batch. Returns null when it committed (the caller answers with the fresh response), or the replay
- * response when this key was already used. Any other constraint error is rethrown for the caller to map.
+ * Runs `statements` as one batch, guarded by the idempotency row when there is one. Returns the statements'
+ * results (the idempotency statements are not among them), or the replay response for a key already used;
+ * `replayExtras` are added to a replayed body (the operator API's request_id and timestamp, for instance).
+ * Any other constraint error is rethrown for the caller to map.
  */
-export async function commitIdempotent(
+export async function runIdempotentBatch(
   c: AppContext,
-  w: IdempotentWrite,
+  statements: D1PreparedStatement[],
+  idem: Idempotency | undefined,
   replayExtras: Record<string, unknown> = {},
-): Promise<Response | null> {
-  const stored = JSON.stringify(w.storedResponse);
-  if (PLAINTEXT_KEY.test(stored)) throw new Error("refusing to cache a response that holds a plaintext key");
+): Promise<BatchOutcome> {
   const db = c.env.DB;
+  if (!idem) return { results: await db.batch(statements) };
+
+  const isSqlResponse = "sql" in idem.response && typeof idem.response.sql === "string";
+  const stored = isSqlResponse ? "" : JSON.stringify(idem.response);
+  if (PLAINTEXT_KEY.test(stored)) throw new Error("refusing to cache a response that holds a plaintext key");
   const now = Date.now();
+  const guard = idem.guard ?? { sql: "1", binds: [] };
   const insertRow = db
     .prepare(
       `INSERT INTO idempotency_keys (endpoint, idempotency_key, fingerprint, status_code, response, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+       SELECT ?, ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
     )
-    .bind(w.endpoint, w.key, w.fingerprint, w.status, stored, isoNow(now), isoNow(now + IDEMPOTENCY_TTL_MS));
+    .bind(idem.endpoint, idem.key, idem.fingerprint, idem.status, stored, isoNow(now), isoNow(now + IDEMPOTENCY_TTL_MS), ...guard.binds);
+  const batch = [insertRow, ...statements];
+  if (isSqlResponse) {
+    const expr = idem.response as SqlExpression;
+    batch.push(
+      db
+        .prepare(`UPDATE idempotency_keys SET response = (${expr.sql}) WHERE endpoint = ? AND idempotency_key = ?`)
+        .bind(...expr.binds, idem.endpoint, idem.key),
+    );
+  }
   try {
-    await db.batch([insertRow, ...w.statements]);
-    return null;
+    const results = await db.batch(batch);
+    return { results: results.slice(1, 1 + statements.length) };
   } catch (err) {
     if (!uniqueViolation(err)?.startsWith("idempotency_keys.")) throw err;
   }
   const row = await db
     .prepare(`SELECT fingerprint, status_code, response FROM idempotency_keys WHERE endpoint = ? AND idempotency_key = ?`)
-    .bind(w.endpoint, w.key)
-    .first<IdempotencyRow>();
+    .bind(idem.endpoint, idem.key)
+    .first<{ fingerprint: string; status_code: number; response: string }>();
   if (!row) {
     // Only if the row expired and was swept between our two round trips.
     throw new ApiError(409, "IDEMPOTENCY_KEY_IN_USE", "This Idempotency-Key is being processed; retry.");
   }
-  return replay(c, row, w.fingerprint, replayExtras);
-}
-
-function replay(c: AppContext, row: IdempotencyRow, fp: string, extras: Record<string, unknown>): Response {
-  if (row.fingerprint !== fp) {
-    throw new ApiError(
-      422,
-      "IDEMPOTENCY_KEY_REUSED",
-      "This Idempotency-Key was already used with a different request body.",
-    );
+  if (row.fingerprint !== idem.fingerprint) {
+    throw new ApiError(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with a different request body.");
   }
-  const body = { ...JSON.parse(row.response), ...extras, ...envelope(c) };
-  return c.json(body, row.status_code as 200, { "Idempotent-Replayed": "true" });
+  const body = { ...(JSON.parse(row.response) as Record<string, unknown>), ...replayExtras };
+  return { replay: c.json(body, row.status_code as 200, { "Idempotent-Replayed": "true" }) };
 }

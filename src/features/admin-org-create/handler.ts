@@ -4,7 +4,7 @@ import type { AppEnv } from "../../lib/context";
 import { envelope } from "../../lib/context";
 import { uniqueViolation } from "../../lib/d1";
 import { ApiError } from "../../lib/errors";
-import { commitIdempotent, fingerprint } from "../../lib/idempotency";
+import { fingerprint, runIdempotentBatch } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
@@ -24,35 +24,29 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
   const requestId = c.get("requestId");
   const stored = { org_id: body.org_id, prefix: key.prefix, created_at: now };
 
-  let replay: Response | null;
+  let outcome;
   try {
-    replay = await commitIdempotent(
+    outcome = await runIdempotentBatch(
       c,
-      {
-        endpoint: ENDPOINT,
-        key: idempotencyKey,
-        fingerprint: await fingerprint(body),
-        status: 201,
-        storedResponse: stored,
-        statements: [
-          // An operator org's slug is its org_id: unique, and never equal to a partner slug (those have no "_").
-          insertOrg(db, { ...body, identifier: crypto.randomUUID(), slug: body.org_id }, now),
-          insertOrgKey(db, body.org_id, key, await pepper.hash(key.plaintext), pepper.id, now),
-          auditStatement(
-            db,
-            {
-              event_type: "ORG_CREATED",
-              actor: "master:ORG_CREATE",
-              org_id: body.org_id,
-              key_prefix: KEY_TYPES.ck_live + key.prefix,
-              request_id: requestId,
-              detail: `tier=${body.tier} domain=${body.domain}`,
-            },
-            now,
-          ),
-        ],
-      },
-      { already_provisioned: true },
+      [
+        // An operator org's slug is its org_id: unique, and never equal to a partner slug (those have no "_").
+        insertOrg(db, { ...body, identifier: crypto.randomUUID(), slug: body.org_id }, now),
+        insertOrgKey(db, body.org_id, key, await pepper.hash(key.plaintext), pepper.id, now),
+        auditStatement(
+          db,
+          {
+            event_type: "ORG_CREATED",
+            actor: "master:ORG_CREATE",
+            org_id: body.org_id,
+            key_prefix: KEY_TYPES.ck_live + key.prefix,
+            request_id: requestId,
+            detail: `tier=${body.tier} domain=${body.domain}`,
+          },
+          now,
+        ),
+      ],
+      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), status: 201, response: stored },
+      { already_provisioned: true, ...envelope(c) },
     );
   } catch (err) {
     // slug = org_id here, so either unique index may be the one SQLite reports.
@@ -62,7 +56,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
     }
     throw err;
   }
-  if (replay) return replay as never;
+  if (outcome.replay) return outcome.replay as never;
 
   return c.json({ ...stored, api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }, 201);
 };

@@ -1,0 +1,177 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import { auditStatement } from "../../lib/audit";
+import type { AppContext, AppEnv } from "../../lib/context";
+import { uniqueViolation } from "../../lib/d1";
+import { ApiError } from "../../lib/errors";
+import { ulid } from "../../lib/ids";
+import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
+import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys";
+import { isoNow } from "../../lib/time";
+import * as q from "./queries";
+import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
+import { baseSlug } from "./slug";
+
+/** Idempotency rows are scoped to the partner: the same key from another partner is another request. */
+const endpoint = (c: AppContext, route: string) => `${route} partner=${c.get("partner").partner_id}`;
+
+const toPartnerOrganization = (row: q.PartnerOrgRow, keys?: { client: MintedKey; server: MintedKey }) => ({
+  userId: row.owner_user_id,
+  organizationIdentifier: row.identifier,
+  organizationSlug: row.slug,
+  clientKey: keys?.client.plaintext ?? null,
+  serverKey: keys?.server.plaintext ?? null,
+  partnerExternalId: row.external_id,
+  clientKeyPrefix: keys?.client.prefix ?? row.client_prefix,
+  serverKeyPrefix: keys?.server.prefix ?? row.server_prefix,
+});
+
+const notFound = () => new ApiError(404, "NOT_FOUND", "No such organization.");
+
+export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) => {
+  const body = c.req.valid("json");
+  const idempotencyKey = c.req.valid("header")["Idempotency-Key"];
+  const { partner_id: partnerId } = c.get("partner");
+  const pepper = await currentPepper(c.env);
+  const db = c.env.DB;
+  const now = isoNow();
+  const businessName = body.businessName || undefined;
+  const org: q.NewPartnerOrg = {
+    orgId: `org_${ulid().toLowerCase()}`,
+    identifier: crypto.randomUUID(),
+    baseSlug: baseSlug(businessName, body.email),
+    name: businessName ?? body.email,
+    partnerId,
+    externalId: body.externalId,
+  };
+  const client = mintKey("ck_live");
+  const server = mintKey("sk_live");
+  const [clientHash, serverHash] = await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)]);
+  const actor = `partner:${partnerId}`;
+  const requestId = c.get("requestId");
+
+  const statements = [
+    q.insertPartnerOrg(db, org, now), // EXTERNAL_ID_TAKEN is checked before EMAIL_TAKEN
+    q.insertUser(db, body.email, now),
+    q.setOwner(db, org.orgId, body.email),
+    q.countPartnerOrg(db, partnerId),
+    q.insertKey(db, org.orgId, client, clientHash, pepper.id, now),
+    q.insertKey(db, org.orgId, server, serverHash, pepper.id, now),
+    auditStatement(db, { event_type: "ORG_PROVISIONED", actor, org_id: org.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
+    auditStatement(db, { event_type: "USER_CREATED", actor, org_id: org.orgId, request_id: requestId, detail: "role=owner" }, now),
+    q.insertWelcomeEmail(db, ulid(), org.orgId, body.email, now),
+    q.selectProvisioned(db, org.orgId),
+  ];
+  const idem: Idempotency | undefined = idempotencyKey
+    ? {
+        endpoint: endpoint(c, "POST /api/v1/partner/organizations"),
+        key: idempotencyKey,
+        fingerprint: await fingerprint({ ...body, businessName }),
+        status: 201,
+        response: q.partnerOrgJson(org.orgId, client.prefix, server.prefix),
+      }
+    : undefined;
+
+  let outcome;
+  try {
+    outcome = await runIdempotentBatch(c, statements, idem);
+  } catch (err) {
+    const violated = uniqueViolation(err);
+    if (violated === "organizations.partner_id, organizations.external_id") {
+      throw new ApiError(400, "EXTERNAL_ID_TAKEN", "You already have an organization with this externalId.");
+    }
+    if (violated === "users_email_lower_unique") {
+      throw new ApiError(409, "EMAIL_TAKEN", "An account with this email already exists.");
+    }
+    throw err;
+  }
+  if (outcome.replay) return outcome.replay as never;
+  const created = outcome.results.at(-1)!.results[0] as { owner_user_id: number; slug: string };
+  const row: q.PartnerOrgRow = {
+    seq: 0,
+    org_id: org.orgId,
+    owner_user_id: created.owner_user_id,
+    identifier: org.identifier,
+    slug: created.slug,
+    external_id: org.externalId,
+    client_prefix: null,
+    server_prefix: null,
+  };
+  return c.json(toPartnerOrganization(row, { client, server }), 201);
+};
+
+const encodeCursor = (seq: number) => btoa(`v1:${seq}`).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+
+function decodeCursor(cursor: string): number {
+  let text = "";
+  try {
+    text = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
+  } catch {
+    // fall through to the error below
+  }
+  const m = /^v1:(\d{1,15})$/.exec(text);
+  if (!m) {
+    throw new ApiError(400, "VALIDATION_FAILED", "The request is not valid.", [
+      { location: "query", field: "cursor", message: "Not a cursor from this API." },
+    ]);
+  }
+  return Number(m[1]);
+}
+
+export const list: RouteHandler<typeof listRoute, AppEnv> = async (c) => {
+  const { external_id: externalId, limit, cursor } = c.req.valid("query");
+  const [page, total] = await q.listPage(c.env.DB, c.get("partner").partner_id, {
+    externalId,
+    limit,
+    beforeSeq: cursor === undefined ? undefined : decodeCursor(cursor),
+  });
+  const rows = page.results.slice(0, limit);
+  const next = page.results.length > limit ? encodeCursor(rows[rows.length - 1].seq) : null;
+  return c.json({ results: rows.map((r) => toPartnerOrganization(r)), count: total.results[0]?.n ?? 0, next }, 200);
+};
+
+export const getByIdentifier: RouteHandler<typeof getByIdentifierRoute, AppEnv> = async (c) => {
+  const row = await q.findByIdentifier(c.env.DB, c.get("partner").partner_id, c.req.valid("param").identifier.toLowerCase());
+  if (!row) throw notFound();
+  return c.json(toPartnerOrganization(row), 200);
+};
+
+export const getByExternalId: RouteHandler<typeof getByExternalIdRoute, AppEnv> = async (c) => {
+  const row = await q.findByExternalId(c.env.DB, c.get("partner").partner_id, c.req.valid("param").externalId);
+  if (!row) throw notFound();
+  return c.json(toPartnerOrganization(row), 200);
+};
+
+export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c) => {
+  const { identifier } = c.req.valid("param");
+  const idempotencyKey = c.req.valid("header")["Idempotency-Key"];
+  const { partner_id: partnerId } = c.get("partner");
+  const pepper = await currentPepper(c.env);
+  const db = c.env.DB;
+  // Read first: a 404 must write nothing. An org never changes partner, so the read cannot go stale.
+  const row = await q.findByIdentifier(db, partnerId, identifier.toLowerCase());
+  if (!row) throw notFound();
+  const now = isoNow();
+  const client = mintKey("ck_live");
+  const server = mintKey("sk_live");
+  const [clientHash, serverHash] = await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)]);
+  const outcome = await runIdempotentBatch(
+    c,
+    [
+      q.revokeOrgKeys(db, row.org_id, now),
+      q.insertKey(db, row.org_id, client, clientHash, pepper.id, now),
+      q.insertKey(db, row.org_id, server, serverHash, pepper.id, now),
+      auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: c.get("requestId"), detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
+    ],
+    idempotencyKey
+      ? {
+          endpoint: endpoint(c, "POST /api/v1/partner/organizations/{identifier}/rotate-keys"),
+          key: idempotencyKey,
+          fingerprint: row.identifier,
+          status: 200,
+          response: toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }),
+        }
+      : undefined,
+  );
+  if (outcome.replay) return outcome.replay as never;
+  return c.json(toPartnerOrganization(row, { client, server }), 200);
+};

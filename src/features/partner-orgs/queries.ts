@@ -1,0 +1,118 @@
+// SQL for partner organizations. Statements only; handlers batch them.
+import type { MintedKey } from "../../lib/keys";
+
+/**
+ * The slug, allocated inside the INSERT: the base if free, else base-N with N one past the largest numeric suffix
+ * in use. D1 runs each batch as one serialized transaction, so concurrent provisions cannot pick the same slug.
+ */
+const SLUG_SQL = `CASE WHEN NOT EXISTS (SELECT 1 FROM organizations WHERE slug = ?) THEN ?
+  ELSE ? || '-' || (SELECT COALESCE(MAX(CAST(substr(slug, length(?) + 2) AS INTEGER)), 1) + 1
+                      FROM organizations
+                     WHERE slug GLOB ? || '-[0-9]*' AND length(slug) <= length(?) + 10
+                       AND substr(slug, length(?) + 2) NOT GLOB '*[^0-9]*') END`;
+
+export interface NewPartnerOrg {
+  orgId: string;
+  identifier: string;
+  baseSlug: string;
+  name: string;
+  partnerId: string;
+  externalId: string;
+}
+
+export const insertPartnerOrg = (db: D1Database, o: NewPartnerOrg, now: string) =>
+  db
+    .prepare(
+      `INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, allowed_origins, partner_id, external_id,
+         created_at, updated_at)
+       VALUES (?, ?, ${SLUG_SQL}, ?, 'general', 'starter', '[]', ?, ?, ?, ?)`,
+    )
+    .bind(o.orgId, o.identifier, ...Array(7).fill(o.baseSlug), o.name, o.partnerId, o.externalId, now, now);
+
+const USER_ID_BY_EMAIL = `(SELECT id FROM users WHERE lower(email) = lower(?))`;
+
+export const insertUser = (db: D1Database, email: string, now: string) =>
+  db.prepare(`INSERT INTO users (email, created_at, updated_at) VALUES (?, ?, ?)`).bind(email, now, now);
+
+export const setOwner = (db: D1Database, orgId: string, email: string) =>
+  db.prepare(`UPDATE organizations SET owner_user_id = ${USER_ID_BY_EMAIL} WHERE org_id = ?`).bind(email, orgId);
+
+export const countPartnerOrg = (db: D1Database, partnerId: string) =>
+  db.prepare(`UPDATE partners SET org_count = org_count + 1 WHERE partner_id = ?`).bind(partnerId);
+
+export const insertKey = (db: D1Database, orgId: string, key: MintedKey, hash: string, pepperId: string, now: string) =>
+  db
+    .prepare(`INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+    .bind(hash, pepperId, key.type, key.prefix, orgId, now);
+
+export const revokeOrgKeys = (db: D1Database, orgId: string, now: string) =>
+  db
+    .prepare(`UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND revoked_at IS NULL`)
+    .bind(now, orgId);
+
+/** The welcome / set-password email, by ids only: the token is made when the email is sent. */
+export const insertWelcomeEmail = (db: D1Database, outboxId: string, orgId: string, email: string, now: string) =>
+  db
+    .prepare(
+      `INSERT INTO outbox (id, kind, payload, created_at, updated_at)
+       VALUES (?, 'welcome_email', json_object('user_id', ${USER_ID_BY_EMAIL}, 'org_id', ?), ?, ?)`,
+    )
+    .bind(outboxId, email, orgId, now, now);
+
+/** A PartnerOrganization with keys null, as JSON text: what a replay returns. */
+export const partnerOrgJson = (orgId: string, clientPrefix: string, serverPrefix: string) => ({
+  sql: `SELECT json_object('userId', owner_user_id, 'organizationIdentifier', identifier, 'organizationSlug', slug,
+          'clientKey', NULL, 'serverKey', NULL, 'partnerExternalId', external_id,
+          'clientKeyPrefix', ?, 'serverKeyPrefix', ?) FROM organizations WHERE org_id = ?`,
+  binds: [clientPrefix, serverPrefix, orgId],
+});
+
+export const selectProvisioned = (db: D1Database, orgId: string) =>
+  db.prepare(`SELECT owner_user_id, slug FROM organizations WHERE org_id = ?`).bind(orgId);
+
+export interface PartnerOrgRow {
+  seq: number;
+  org_id: string;
+  owner_user_id: number | null;
+  identifier: string;
+  slug: string;
+  external_id: string;
+  client_prefix: string | null;
+  server_prefix: string | null;
+}
+
+const LIVE_PREFIX = (type: string) =>
+  `(SELECT prefix FROM api_keys k WHERE k.org_id = o.org_id AND k.key_type = '${type}' AND k.revoked_at IS NULL
+     ORDER BY k.id DESC LIMIT 1)`;
+
+const SELECT_PARTNER_ORG = `SELECT o.seq, o.org_id, o.owner_user_id, o.identifier, o.slug, o.external_id,
+    ${LIVE_PREFIX("ck_live")} AS client_prefix, ${LIVE_PREFIX("sk_live")} AS server_prefix
+  FROM organizations o`;
+
+export const findByIdentifier = (db: D1Database, partnerId: string, identifier: string) =>
+  db
+    .prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.identifier = ?`)
+    .bind(partnerId, identifier)
+    .first<PartnerOrgRow>();
+
+export const findByExternalId = (db: D1Database, partnerId: string, externalId: string) =>
+  db
+    .prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.external_id = ?`)
+    .bind(partnerId, externalId)
+    .first<PartnerOrgRow>();
+
+/** One page, newest first, by keyset on seq: the same index range scan at any depth. Plus the total, in one batch. */
+export function listPage(db: D1Database, partnerId: string, opts: { externalId?: string; beforeSeq?: number; limit: number }) {
+  const where = ["o.partner_id = ?"];
+  const binds: unknown[] = [partnerId];
+  if (opts.externalId !== undefined) (where.push("o.external_id = ?"), binds.push(opts.externalId));
+  if (opts.beforeSeq !== undefined) (where.push("o.seq < ?"), binds.push(opts.beforeSeq));
+  const page = db
+    .prepare(`${SELECT_PARTNER_ORG} WHERE ${where.join(" AND ")} ORDER BY o.seq DESC LIMIT ?`)
+    .bind(...binds, opts.limit + 1);
+  const total =
+    opts.externalId === undefined
+      ? db.prepare(`SELECT org_count AS n FROM partners WHERE partner_id = ?`).bind(partnerId)
+      : db.prepare(`SELECT COUNT(*) AS n FROM organizations WHERE partner_id = ? AND external_id = ?`).bind(partnerId, opts.externalId);
+  return db.batch<unknown>([page, total]) as Promise<[D1Result<PartnerOrgRow>, D1Result<{ n: number }>]>;
+}

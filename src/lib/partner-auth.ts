@@ -1,0 +1,77 @@
+// Partner credentials: X-Kelviq-Partner-Key (kvqp_…), looked up by peppered hash. A successful lookup is cached in
+// this isolate for PARTNER_CACHE_TTL_MS; rotate-key and deactivate drop the partner's entries here at once, and
+// other isolates' entries expire within the TTL.
+import type { MiddlewareHandler } from "hono";
+import { auditStatement } from "./audit";
+import type { AppEnv } from "./context";
+import { unauthorized } from "./errors";
+import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
+import { parseKey } from "./keys";
+
+export const PARTNER_CACHE_TTL_MS = 10_000;
+const MAX_CACHE_ENTRIES = 10_000;
+
+export interface PartnerPrincipal {
+  partner_id: string;
+  /** kvqp_ + 8 characters, for audit rows. */
+  key_prefix: string;
+}
+
+const cache = new Map<string, PartnerPrincipal & { expires: number }>();
+
+export function forgetPartner(partnerId: string) {
+  for (const [hash, entry] of cache) if (entry.partner_id === partnerId) cache.delete(hash);
+}
+
+interface PartnerKeyRow {
+  id: number;
+  key_hash: string;
+  partner_id: string;
+  revoked_at: string | null;
+  active: number;
+}
+
+export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const presented = c.req.header("x-kelviq-partner-key");
+  const parsed = presented ? parseKey(presented) : null;
+  let reason: string;
+  let keyPrefix: string | null = null;
+  if (!presented) reason = "missing";
+  else if (!parsed || parsed.type !== "kvqp") reason = "malformed";
+  else {
+    keyPrefix = `kvqp_${parsed.prefix}`;
+    const hashes = await keyHashes(c.env, presented);
+    const cached = cache.get(hashes.current);
+    if (cached && cached.expires > Date.now()) {
+      c.set("partner", { partner_id: cached.partner_id, key_prefix: cached.key_prefix });
+      return next();
+    }
+    const row = await c.env.DB.prepare(
+      `SELECT k.id, k.key_hash, k.revoked_at, p.partner_id, p.active
+         FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id
+        WHERE k.key_hash IN (?, ?) AND k.key_type = 'kvqp'`,
+    )
+      .bind(...hashBinds(hashes))
+      .first<PartnerKeyRow>();
+    if (!row) reason = "unknown";
+    else if (row.revoked_at) reason = "revoked";
+    else if (!row.active) reason = "partner_inactive";
+    else {
+      if (row.key_hash !== hashes.current) c.executionCtx.waitUntil(rehashStatement(c.env.DB, row.id, hashes).run());
+      const principal = { partner_id: row.partner_id, key_prefix: keyPrefix };
+      if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
+      cache.set(hashes.current, { ...principal, expires: Date.now() + PARTNER_CACHE_TTL_MS });
+      c.set("partner", principal);
+      return next();
+    }
+  }
+  await auditStatement(c.env.DB, {
+    event_type: "AUTH_FAIL_PARTNER_KEY",
+    actor: "anonymous",
+    request_id: c.get("requestId"),
+    key_prefix: keyPrefix,
+    ip: c.req.header("cf-connecting-ip"),
+    detail: `reason=${reason}`,
+  }).run();
+  throw unauthorized();
+};
