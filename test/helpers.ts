@@ -105,3 +105,26 @@ export async function countRows(table: string, where = "1 = 1", ...binds: unknow
     .first<{ n: number }>();
   return row!.n;
 }
+
+export async function createPartner(name = "Reseller Inc") {
+  const res = await call("/v1/admin/partners", {
+    headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": uniq("p") },
+    json: { name },
+  });
+  if (res.status !== 201) throw new Error(`createPartner: ${res.status} ${await res.text()}`);
+  return res.json<{ partner_id: string; partner_key: string; prefix: string }>();
+}
+
+export const PARTNER_ORGS = "/api/v1/partner/organizations";
+
+export function provisionBody(overrides: Record<string, unknown> = {}) {
+  const id = uniq("ext");
+  return { externalId: id, email: `${id}@acme.example.com`, businessName: "Acme Corp", ...overrides };
+}
+
+export function provision(partnerKey: string, body: unknown, headers: Record<string, string> = {}) {
+  return call(`${PARTNER_ORGS}/`, { headers: { "x-kelviq-partner-key": partnerKey, ...headers }, json: body });
+}
+
+export const partnerGet = (partnerKey: string, path: string) =>
+  call(path, { headers: { "x-kelviq-partner-key": partnerKey } });

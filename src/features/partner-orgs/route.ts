@@ -67,7 +67,7 @@ const ok = (description: string, schema: z.ZodType) => ({ description, content: 
 
 export const provisionRoute = createRoute({
   method: "post",
-  path: `${BASE}/`,
+  path: BASE,
   tags,
   security,
   summary: "Provision an organization",
@@ -97,7 +97,7 @@ const Cursor = z
 
 export const listRoute = createRoute({
   method: "get",
-  path: `${BASE}/`,
+  path: BASE,
   tags,
   security,
   summary: "List partner organizations",
@@ -139,7 +139,7 @@ const IdentifierParam = z.object({
 
 export const getByIdentifierRoute = createRoute({
   method: "get",
-  path: `${BASE}/{identifier}/`,
+  path: `${BASE}/{identifier}`,
   tags,
   security,
   summary: "Get a partner organization by identifier",
@@ -153,7 +153,7 @@ export const getByIdentifierRoute = createRoute({
 
 export const getByExternalIdRoute = createRoute({
   method: "get",
-  path: `${BASE}/by-external-id/{externalId}/`,
+  path: `${BASE}/by-external-id/{externalId}`,
   tags,
   security,
   summary: "Get a partner organization by external ID",
@@ -171,7 +171,7 @@ export const getByExternalIdRoute = createRoute({
 
 export const rotateKeysRoute = createRoute({
   method: "post",
-  path: `${BASE}/{identifier}/rotate-keys/`,
+  path: `${BASE}/{identifier}/rotate-keys`,
   tags,
   security,
   summary: "Rotate an organization's client and server keys",
