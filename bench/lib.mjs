@@ -1,0 +1,78 @@
+// Shared bench plumbing: a throwaway local D1, a `wrangler dev` on a free port, and timing helpers.
+import { spawn, spawnSync } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+
+export const SECRETS = {
+  API_KEY_PEPPER: randomBytes(32).toString("base64url"),
+  MASTER_ADMIN_KEY_ORG_CREATE: `bench_${randomBytes(16).toString("hex")}`,
+  MASTER_ADMIN_KEY_PARTNER_ADMIN: `bench_${randomBytes(16).toString("hex")}`,
+};
+
+export const pepperId = () => createHmac("sha256", SECRETS.API_KEY_PEPPER).update("pepper-id").digest("hex").slice(0, 12);
+export const keyHash = (plaintext) => createHmac("sha256", SECRETS.API_KEY_PEPPER).update(plaintext).digest("hex");
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+export const randomKeyBody = () => [...randomBytes(26)].map((b) => CROCKFORD[b & 31]).join("");
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
+
+export function freshDatabase(persistTo) {
+  rmSync(persistTo, { recursive: true, force: true });
+  const r = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr || r.stdout);
+}
+
+export function executeSql(persistTo, sql) {
+  const file = `${persistTo}.sql`;
+  writeFileSync(file, sql);
+  const r = spawnSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", file], { env, encoding: "utf8", maxBuffer: 1 << 26 });
+  rmSync(file, { force: true });
+  if (r.status !== 0) throw new Error(r.stderr || r.stdout);
+}
+
+/** Starts `wrangler dev` with the bench secrets (and any extra vars); resolves once it answers. */
+export async function startWorker({ persistTo, config = "wrangler.toml", vars = {} }) {
+  const port = await freePort();
+  const args = ["dev", "-c", config, "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, "--log-level", "warn"];
+  for (const [k, v] of Object.entries({ ...SECRETS, ...vars })) args.push("--var", `${k}:${v}`);
+  const child = spawn("wrangler", args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let log = "";
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      await fetch(`${url}/`);
+      return { url, stop: () => { try { process.kill(-child.pid, "SIGTERM"); } catch {} } };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try { process.kill(-child.pid, "SIGTERM"); } catch {}
+  throw new Error(`wrangler dev did not start:\n${log}`);
+}
+
+export async function timeRequests(n, makeRequest) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await makeRequest(i);
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`status ${res.status}`);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const pct = (p) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))];
+  return { mean: times.reduce((a, b) => a + b, 0) / n, p50: pct(50), p99: pct(99) };
+}
