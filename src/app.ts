@@ -3,24 +3,29 @@ import pkg from "../package.json";
 import type { AppEnv } from "./lib/context";
 import { onError, onNotFound, validationHook } from "./lib/errors";
 import { registerSecuritySchemes } from "./lib/openapi";
+import { ipRateLimit } from "./lib/rate-limit";
 import { requestId } from "./lib/request-id";
 import { registerAdminOrgCreate } from "./features/admin-org-create";
+import { registerAdminOrgLifecycle } from "./features/admin-org-lifecycle";
 import { registerAdminPartners } from "./features/admin-partners";
 import { registerHealth } from "./features/health";
+import { registerOrgSelfServe } from "./features/org-self-serve";
 import { registerPartnerOrgs } from "./features/partner-orgs";
 
 export function createApp() {
   // strict: false makes a trailing slash optional on every route (the partner API documents paths with one).
   const app = new OpenAPIHono<AppEnv>({ strict: false, defaultHook: validationHook(422) });
-  app.use("*", requestId);
+  app.use("*", requestId, ipRateLimit);
   app.onError(onError);
   app.notFound(onNotFound);
   registerSecuritySchemes(app);
 
   registerHealth(app);
   registerAdminOrgCreate(app);
+  registerAdminOrgLifecycle(app);
   registerAdminPartners(app);
   registerPartnerOrgs(app);
+  registerOrgSelfServe(app);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -1,7 +1,16 @@
 import { createApp } from "./app";
+import type { Bindings } from "./lib/context";
+import { consumeUsage, type UsageMessage } from "./verify/usage";
+
+export { KeyVerifier } from "./verify/entrypoint";
+export type { VerifyResult } from "./verify/verify-key";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
-} satisfies ExportedHandler<Env>;
+  async queue(batch, env) {
+    if (batch.queue.endsWith("-usage")) return consumeUsage(batch as MessageBatch<UsageMessage>, env.DB);
+    throw new Error(`no consumer for queue ${batch.queue}`);
+  },
+} satisfies ExportedHandler<Bindings>;

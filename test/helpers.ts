@@ -22,6 +22,8 @@ export interface CallOptions {
 
 export function request(path: string, o: CallOptions = {}): Request {
   const headers = new Headers(o.headers);
+  // Each test request comes from its own client IP, so the per-IP limit (60/min) only bites where a test sets one.
+  if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", `198.51.100.${counter++ % 250}-${uniq("ip")}`);
   let body = o.body;
   if (o.json !== undefined) {
     body = JSON.stringify(o.json);
@@ -128,3 +130,50 @@ export function provision(partnerKey: string, body: unknown, headers: Record<str
 
 export const partnerGet = (partnerKey: string, path: string) =>
   call(path, { headers: { "x-kelviq-partner-key": partnerKey } });
+
+export const SCOPE_KEYS = {
+  BILLING_SUSPEND: env.MASTER_ADMIN_KEY_BILLING_SUSPEND,
+  BILLING_ROTATE: env.MASTER_ADMIN_KEY_BILLING_ROTATE,
+  ORG_USAGE_READ: env.MASTER_ADMIN_KEY_ORG_USAGE_READ,
+  ORG_SUSPEND: env.MASTER_ADMIN_KEY_ORG_SUSPEND,
+  ORG_REACTIVATE: env.MASTER_ADMIN_KEY_ORG_REACTIVATE,
+  ORG_FORCE_ROTATE: env.MASTER_ADMIN_KEY_ORG_FORCE_ROTATE,
+  ORG_FORCE_REVOKE: env.MASTER_ADMIN_KEY_ORG_FORCE_REVOKE,
+} as const;
+
+/** An operator-created org and its client key. */
+export async function makeOrg(overrides: Record<string, unknown> = {}) {
+  const body = orgBody(overrides);
+  const res = await createOrg(body);
+  if (res.status !== 201) throw new Error(`makeOrg: ${res.status} ${await res.text()}`);
+  const json = await res.json<{ org_id: string; api_key: string; prefix: string }>();
+  return { ...json, body };
+}
+
+export type Action = "billing-suspend" | "billing-rotate" | "suspend" | "reactivate" | "force-rotate" | "force-revoke";
+
+export const ACTIONS: Record<Action, { path: (orgId: string) => string; scope: keyof typeof SCOPE_KEYS; confirm: boolean }> = {
+  "billing-suspend": { path: (o) => `/v1/admin/billing/org/${o}/suspend`, scope: "BILLING_SUSPEND", confirm: false },
+  "billing-rotate": { path: (o) => `/v1/admin/billing/org/${o}/rotate`, scope: "BILLING_ROTATE", confirm: false },
+  suspend: { path: (o) => `/v1/admin/org/${o}/suspend`, scope: "ORG_SUSPEND", confirm: true },
+  reactivate: { path: (o) => `/v1/admin/org/${o}/reactivate`, scope: "ORG_REACTIVATE", confirm: true },
+  "force-rotate": { path: (o) => `/v1/admin/org/${o}/force-rotate`, scope: "ORG_FORCE_ROTATE", confirm: true },
+  "force-revoke": { path: (o) => `/v1/admin/org/${o}/force-revoke`, scope: "ORG_FORCE_REVOKE", confirm: true },
+};
+
+export function act(action: Action, orgId: string, o: { idem?: string; body?: unknown; key?: string } = {}) {
+  const a = ACTIONS[action];
+  return call(a.path(orgId), {
+    method: "POST",
+    headers: { "x-api-key": o.key ?? SCOPE_KEYS[a.scope], "idempotency-key": o.idem ?? uniq("act") },
+    json: o.body !== undefined ? o.body : a.confirm ? { confirm_org_id: orgId } : undefined,
+  });
+}
+
+export const orgStatus = async (orgId: string) =>
+  (await env.DB.prepare("SELECT status FROM organizations WHERE org_id = ?").bind(orgId).first<{ status: string }>())?.status;
+
+export const liveKeys = (orgId: string) => countRows("api_keys", "org_id = ? AND revoked_at IS NULL", orgId);
+
+/** Calls a self-serve route with an org key. */
+export const asOrg = (apiKey: string, path: string, method = "GET") => call(path, { method, headers: { "x-api-key": apiKey } });

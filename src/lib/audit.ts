@@ -1,19 +1,27 @@
 // Audit rows: every auth failure and every change. Never a secret: keys appear as type prefix + 8 chars.
 import { isoNow } from "./time";
 
-export type AuditEventType =
-  | "ORG_CREATED"
-  | "AUTH_FAIL_MASTER_KEY"
-  | "AUTH_FAIL_PARTNER_KEY"
-  | "AUTH_FAIL_ORG_KEY"
-  | "AUTH_FAIL_RATE_LIMITED_IP"
-  | "AUTH_FAIL_RATE_LIMITED_KEY"
-  | "PARTNER_CREATED"
-  | "PARTNER_KEY_ROTATED"
-  | "PARTNER_DEACTIVATED"
-  | "ORG_PROVISIONED"
-  | "USER_CREATED"
-  | "KEY_ROTATED";
+export const AUDIT_EVENT_TYPES = [
+  "ORG_CREATED",
+  "AUTH_FAIL_MASTER_KEY",
+  "AUTH_FAIL_PARTNER_KEY",
+  "AUTH_FAIL_ORG_KEY",
+  "AUTH_FAIL_RATE_LIMITED_IP",
+  "AUTH_FAIL_RATE_LIMITED_KEY",
+  "PARTNER_CREATED",
+  "PARTNER_KEY_ROTATED",
+  "PARTNER_DEACTIVATED",
+  "ORG_PROVISIONED",
+  "USER_CREATED",
+  "KEY_ROTATED",
+  "ADMIN_BILLING_SUSPEND",
+  "ADMIN_ORG_SUSPEND",
+  "ADMIN_ORG_REACTIVATE",
+  "ADMIN_ORG_FORCE_ROTATE",
+  "ADMIN_ORG_FORCE_REVOKE",
+  "KEY_REVOKED",
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {
   event_type: AuditEventType;

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { OrgPrincipal } from "./org-key-auth";
 import type { PartnerPrincipal } from "./partner-auth";
 
 export type Bindings = Env & {
@@ -12,6 +13,8 @@ export interface AppEnv {
     requestId: string;
     /** Set by requirePartnerKey. */
     partner: PartnerPrincipal;
+    /** Set by requireOrgKey. */
+    org: OrgPrincipal;
   };
 }
 

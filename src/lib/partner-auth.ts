@@ -7,6 +7,7 @@ import type { AppEnv } from "./context";
 import { unauthorized } from "./errors";
 import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
 import { parseKey } from "./keys";
+import { enforceKeyRateLimit } from "./rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;
 const MAX_CACHE_ENTRIES = 10_000;
@@ -42,9 +43,13 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     keyPrefix = `kvqp_${parsed.prefix}`;
     const hashes = await keyHashes(c.env, presented);
     const cached = cache.get(hashes.current);
-    if (cached && cached.expires > Date.now()) {
-      c.set("partner", { partner_id: cached.partner_id, key_prefix: cached.key_prefix });
+    const accept = async (principal: PartnerPrincipal) => {
+      await enforceKeyRateLimit(c, `key:${hashes.current.slice(0, 32)}`, { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
+      c.set("partner", principal);
       return next();
+    };
+    if (cached && cached.expires > Date.now()) {
+      return accept({ partner_id: cached.partner_id, key_prefix: cached.key_prefix });
     }
     const row = await c.env.DB.prepare(
       `SELECT k.id, k.key_hash, k.revoked_at, p.partner_id, p.active
@@ -61,8 +66,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
       const principal = { partner_id: row.partner_id, key_prefix: keyPrefix };
       if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
       cache.set(hashes.current, { ...principal, expires: Date.now() + PARTNER_CACHE_TTL_MS });
-      c.set("partner", principal);
-      return next();
+      return accept(principal);
     }
   }
   await auditStatement(c.env.DB, {

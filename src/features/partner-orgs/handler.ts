@@ -7,6 +7,7 @@ import { ulid } from "../../lib/ids";
 import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
+import { forgetOrg } from "../../verify/verify-key";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
 import { baseSlug } from "./slug";
@@ -173,5 +174,6 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
       : undefined,
   );
   if (outcome.replay) return outcome.replay as never;
+  forgetOrg(row.org_id);
   return c.json(toPartnerOrganization(row, { client, server }), 200);
 };

@@ -1,0 +1,135 @@
+import type { Handler } from "hono";
+import { auditStatement } from "../../lib/audit";
+import { type AppContext, type AppEnv, envelope } from "../../lib/context";
+import { ApiError } from "../../lib/errors";
+import { type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
+import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
+import type { OrgStatus } from "../../lib/org-keys";
+import { isoNow } from "../../lib/time";
+import { usagePeriod } from "../../lib/usage-period";
+import { forgetOrg } from "../../verify/verify-key";
+import { KEY_SHOWN_ONCE_WARNING, TIER_LIMITS, type Tier } from "../orgs/model";
+import type { Transition } from "./transitions";
+
+const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
+
+const AT_FIELD = { billing_suspended: "suspended_at", suspended: "suspended_at", reactivated: "reactivated_at", revoked: "revoked_at", rotated: "rotated_at" } as const;
+const FLAG = { billing_suspended: "suspended", suspended: "suspended", reactivated: "reactivated", revoked: "revoked", rotated: "rotated" } as const;
+
+const validationError = (field: string, message: string) =>
+  new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [{ location: "body", field, message }]);
+
+const inList = (states: OrgStatus[]) => states.map((s) => `'${s}'`).join(", ");
+
+/** One handler per row of the transition table: the change, its keys, its audit row and idempotency row, in one batch. */
+export function transitionHandler(t: Transition): Handler<AppEnv> {
+  return async (c: AppContext) => {
+    const orgId = (c.req.valid as (t: "param") => { org_id: string })("param").org_id;
+    const idempotencyKey = (c.req.valid as (t: "header") => { "Idempotency-Key": string })("header")["Idempotency-Key"];
+    if (t.confirmBody) {
+      const body = (c.req.valid as (t: "json") => { confirm_org_id: string; idempotency_key?: string })("json");
+      if (body.confirm_org_id !== orgId) throw validationError("confirm_org_id", "Must equal the org_id in the path.");
+      if (body.idempotency_key !== undefined && body.idempotency_key !== idempotencyKey) {
+        throw validationError("idempotency_key", "Must equal the Idempotency-Key header.");
+      }
+    }
+    const pepper = t.mintClientKey ? await currentPepper(c.env) : null;
+    const db = c.env.DB;
+    const now = isoNow();
+    const requestId = c.get("requestId");
+    const key = t.mintClientKey ? mintKey("ck_live") : null;
+    const changedByUs = { sql: "EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND last_request_id = ?)", binds: [orgId, requestId] };
+
+    const statements: D1PreparedStatement[] = [
+      db
+        .prepare(
+          `UPDATE organizations
+              SET status = COALESCE(?, status),
+                  status_changed_at = CASE WHEN ? IS NULL THEN status_changed_at ELSE ? END,
+                  updated_at = ?, last_request_id = ?
+            WHERE org_id = ? AND status IN (${inList(t.from)})`,
+        )
+        .bind(t.to, t.to, now, now, requestId, orgId),
+    ];
+    if (t.revokeKeys) {
+      statements.push(
+        db
+          .prepare(`UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND revoked_at IS NULL AND ${changedByUs.sql}`)
+          .bind(now, orgId, ...changedByUs.binds),
+      );
+    }
+    if (key && pepper) {
+      statements.push(
+        db
+          .prepare(`INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) SELECT ?, ?, 'ck_live', ?, ?, ? WHERE ${changedByUs.sql}`)
+          .bind(await pepper.hash(key.plaintext), pepper.id, key.prefix, orgId, now, ...changedByUs.binds),
+      );
+    }
+    statements.push(
+      auditStatement(
+        db,
+        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: key ? KEY_TYPES.ck_live + key.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}` },
+        now,
+        changedByUs,
+      ),
+      db.prepare(`SELECT status, last_request_id, COALESCE(status_changed_at, created_at) AS at FROM organizations WHERE org_id = ?`).bind(orgId),
+    );
+
+    const flag = FLAG[t.shape];
+    const atField = AT_FIELD[t.shape];
+    const note = t.shape === "billing_suspended" ? { note: BILLING_SUSPEND_NOTE } : {};
+    const idem: Idempotency = {
+      endpoint: `POST ${t.path}`,
+      key: idempotencyKey,
+      fingerprint: orgId,
+      status: 200,
+      guard: { sql: `EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND status IN (${inList([...t.from, ...t.noop])}))`, binds: [orgId] },
+      response: key
+        ? { rotated: true, org_id: orgId, prefix: key.prefix, rotated_at: now }
+        : {
+            sql: `SELECT json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', COALESCE(status_changed_at, created_at)${note.note ? ", 'note', ?" : ""}) FROM organizations WHERE org_id = ?`,
+            binds: note.note ? [note.note, orgId] : [orgId],
+          },
+    };
+    const outcome = await runIdempotentBatch(c, statements, idem, envelope(c));
+    if (outcome.replay) return outcome.replay;
+
+    const row = outcome.results.at(-1)!.results[0] as { status: OrgStatus; last_request_id: string | null; at: string } | undefined;
+    if (!row) throw new ApiError(404, "NOT_FOUND", `No organization ${orgId}.`);
+    const changed = row.last_request_id === requestId;
+    if (changed) forgetOrg(orgId);
+    if (!changed && !t.noop.includes(row.status)) {
+      throw new ApiError(409, "ORG_STATE_CONFLICT", `The organization is ${row.status}; this action applies when it is ${t.from.join(" or ")}.`);
+    }
+    if (key) {
+      return c.json({ rotated: true, org_id: orgId, new_api_key: key.plaintext, prefix: key.prefix, rotated_at: now, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }, 200);
+    }
+    return c.json({ [flag]: true, org_id: orgId, [atField]: row.at, ...note, ...envelope(c) }, 200);
+  };
+}
+
+export const usageHandler: Handler<AppEnv> = async (c: AppContext) => {
+  const orgId = (c.req.valid as (t: "param") => { org_id: string })("param").org_id;
+  const period = usagePeriod();
+  const row = await c.env.DB.prepare(
+    `SELECT o.tier, o.status,
+            (SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used
+       FROM organizations o WHERE o.org_id = ?`,
+  )
+    .bind(period.startDay, orgId)
+    .first<{ tier: Tier; status: OrgStatus; used: number }>();
+  if (!row) throw new ApiError(404, "NOT_FOUND", `No organization ${orgId}.`);
+  const limit = TIER_LIMITS[row.tier];
+  return c.json({
+    org_id: orgId,
+    tier: row.tier,
+    active: row.status === "active",
+    interaction_count_current_period: row.used,
+    period_start: period.start,
+    period_end: period.end,
+    tier_limit: limit,
+    utilization_ratio: Math.round((row.used / limit) * 10_000) / 10_000,
+    threshold_crossed: row.used >= limit,
+    ...envelope(c),
+  });
+};

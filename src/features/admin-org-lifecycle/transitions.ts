@@ -1,0 +1,112 @@
+// Which operator action moves an org from which state to which. One table, used by the handlers, the OpenAPI
+// descriptions and the README. An action from a state in `from` changes the org; from a state in `noop` it
+// answers 200 and changes nothing; from any other state it is 409 ORG_STATE_CONFLICT.
+import type { AuditEventType } from "../../lib/audit";
+import type { MasterScope } from "../../lib/master-key";
+import type { OrgStatus } from "../../lib/org-keys";
+
+export type ResponseShape = "billing_suspended" | "suspended" | "reactivated" | "rotated" | "revoked";
+
+export interface Transition {
+  name: string;
+  scope: MasterScope;
+  path: string;
+  summary: string;
+  from: OrgStatus[];
+  noop: OrgStatus[];
+  /** The new status, or null to keep it. */
+  to: OrgStatus | null;
+  revokeKeys: boolean;
+  mintClientKey: boolean;
+  audit: AuditEventType;
+  /** Ops endpoints take {confirm_org_id, idempotency_key?}; billing endpoints take no body. */
+  confirmBody: boolean;
+  shape: ResponseShape;
+}
+
+export const TRANSITIONS: Transition[] = [
+  {
+    name: "billingSuspend",
+    scope: "BILLING_SUSPEND",
+    path: "/v1/admin/billing/org/{org_id}/suspend",
+    summary: "Billing suspend: deactivate the org and permanently revoke every key",
+    from: ["active", "suspended"],
+    noop: ["billing_suspended"],
+    to: "billing_suspended",
+    revokeKeys: true,
+    mintClientKey: false,
+    audit: "ADMIN_BILLING_SUSPEND",
+    confirmBody: false,
+    shape: "billing_suspended",
+  },
+  {
+    name: "billingRotate",
+    scope: "BILLING_ROTATE",
+    path: "/v1/admin/billing/org/{org_id}/rotate",
+    summary: "Billing rotate: new client key (shown once), every old key revoked, org active",
+    from: ["active", "suspended", "billing_suspended"],
+    noop: [],
+    to: "active",
+    revokeKeys: true,
+    mintClientKey: true,
+    audit: "KEY_ROTATED",
+    confirmBody: false,
+    shape: "rotated",
+  },
+  {
+    name: "suspend",
+    scope: "ORG_SUSPEND",
+    path: "/v1/admin/org/{org_id}/suspend",
+    summary: "Suspend the org; its keys are kept and work again on reactivate",
+    from: ["active"],
+    noop: ["suspended"],
+    to: "suspended",
+    revokeKeys: false,
+    mintClientKey: false,
+    audit: "ADMIN_ORG_SUSPEND",
+    confirmBody: true,
+    shape: "suspended",
+  },
+  {
+    name: "reactivate",
+    scope: "ORG_REACTIVATE",
+    path: "/v1/admin/org/{org_id}/reactivate",
+    summary: "Reactivate a suspended org; the same keys work again",
+    from: ["suspended"],
+    noop: ["active"],
+    to: "active",
+    revokeKeys: false,
+    mintClientKey: false,
+    audit: "ADMIN_ORG_REACTIVATE",
+    confirmBody: true,
+    shape: "reactivated",
+  },
+  {
+    name: "forceRotate",
+    scope: "ORG_FORCE_ROTATE",
+    path: "/v1/admin/org/{org_id}/force-rotate",
+    summary: "Force-rotate (leaked key): new client key shown once, every old key revoked, status kept",
+    from: ["active", "suspended"],
+    noop: [],
+    to: null,
+    revokeKeys: true,
+    mintClientKey: true,
+    audit: "ADMIN_ORG_FORCE_ROTATE",
+    confirmBody: true,
+    shape: "rotated",
+  },
+  {
+    name: "forceRevoke",
+    scope: "ORG_FORCE_REVOKE",
+    path: "/v1/admin/org/{org_id}/force-revoke",
+    summary: "Force-revoke: every key revoked, org deactivated for good",
+    from: ["active", "suspended", "billing_suspended"],
+    noop: ["revoked"],
+    to: "revoked",
+    revokeKeys: true,
+    mintClientKey: false,
+    audit: "ADMIN_ORG_FORCE_REVOKE",
+    confirmBody: true,
+    shape: "revoked",
+  },
+];

@@ -1,0 +1,16 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../lib/context";
+import * as h from "./handler";
+import * as r from "./route";
+
+export function registerOrgSelfServe(app: OpenAPIHono<AppEnv>) {
+  app.openAPIRegistry.registerComponent("securitySchemes", "OrgApiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+    description: "The organization's own key (ck_live_… or sk_live_…).",
+  });
+  app.openapi(r.rotateOwnKeyRoute, h.rotateOwnKey);
+  app.openapi(r.revokeOwnKeyRoute, h.revokeOwnKey);
+  app.openapi(r.auditLogRoute, h.auditLog);
+}

@@ -1,0 +1,57 @@
+// Org self-serve credentials: X-API-Key with the org's own key. Always read from D1 (no cache), so a rotated or
+// revoked key fails on the very next request. Every failure answers the same 401 no sooner than 80 ms after the
+// request arrived, whatever the reason (so timing tells nothing); success is not delayed.
+import type { MiddlewareHandler } from "hono";
+import { auditStatement } from "./audit";
+import type { AppEnv } from "./context";
+import { unauthorized } from "./errors";
+import { KEY_TYPES, parseKey, type KeyType } from "./keys";
+import { lookupOrgKey, orgKeyFailure } from "./org-keys";
+import { clientIp, enforceKeyRateLimit } from "./rate-limit";
+
+export const AUTH_FAILURE_FLOOR_MS = 80;
+
+export interface OrgPrincipal {
+  key_id: number;
+  org_id: string;
+  key_type: KeyType;
+  /** ck_live_/sk_live_ + 8 characters. */
+  key_prefix: string;
+  key_hash: string;
+}
+
+export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const started = performance.now();
+  const presented = c.req.header("x-api-key");
+  const parsed = presented ? parseKey(presented) : null;
+  let reason: string;
+  let orgId: string | null = null;
+  let keyPrefix: string | null = null;
+  if (!presented) reason = "missing";
+  else if (!parsed || parsed.type === "kvqp") reason = "malformed";
+  else {
+    keyPrefix = KEY_TYPES[parsed.type] + parsed.prefix;
+    const { hashes, row } = await lookupOrgKey(c.env, presented, (p) => c.executionCtx.waitUntil(p));
+    const failure = orgKeyFailure(row);
+    orgId = row?.org_id ?? null;
+    if (!failure && row) {
+      const principal = { key_id: row.key_id, org_id: row.org_id, key_type: row.key_type, key_prefix: keyPrefix, key_hash: hashes.current };
+      await enforceKeyRateLimit(c, `key:${hashes.current.slice(0, 32)}`, { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
+      c.set("org", principal);
+      return next();
+    }
+    reason = failure!;
+  }
+  await auditStatement(c.env.DB, {
+    event_type: "AUTH_FAIL_ORG_KEY",
+    actor: "anonymous",
+    org_id: orgId,
+    key_prefix: keyPrefix,
+    request_id: c.get("requestId"),
+    ip: clientIp(c),
+    detail: `reason=${reason}`,
+  }).run();
+  const wait = AUTH_FAILURE_FLOOR_MS - (performance.now() - started);
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  throw unauthorized();
+};

@@ -1,0 +1,36 @@
+// Rate limits with the Workers rate-limiting bindings: per client IP before auth on every route, and per key after
+// auth on partner and org-key routes (master-key routes skip the per-key limit). Limits live in wrangler.toml.
+import type { MiddlewareHandler } from "hono";
+import { auditStatement } from "./audit";
+import type { AppContext, AppEnv } from "./context";
+import { ApiError } from "./errors";
+
+/** The binding counts in windows of `period` seconds: retrying after one window is always safe. */
+export const RETRY_AFTER_SECONDS = 60;
+
+const rateLimited = () =>
+  new ApiError(429, "RATE_LIMITED", "Too many requests; retry later.", undefined, { "Retry-After": String(RETRY_AFTER_SECONDS) });
+
+export const clientIp = (c: AppContext) => c.req.header("cf-connecting-ip") ?? "unknown";
+
+export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const ip = clientIp(c);
+  const { success } = await c.env.IP_RATE_LIMITER.limit({ key: `ip:${ip}` });
+  if (!success) {
+    await auditStatement(c.env.DB, { event_type: "AUTH_FAIL_RATE_LIMITED_IP", actor: "anonymous", request_id: c.get("requestId"), ip, detail: `path=${c.req.path.slice(0, 200)}` }).run();
+    throw rateLimited();
+  }
+  await next();
+};
+
+/** After auth: `subject` names the key (never the key itself), `audit` describes it for the audit row. */
+export async function enforceKeyRateLimit(
+  c: AppContext,
+  subject: string,
+  audit: { actor: string; org_id?: string | null; key_prefix: string },
+) {
+  const { success } = await c.env.KEY_RATE_LIMITER.limit({ key: subject });
+  if (success) return;
+  await auditStatement(c.env.DB, { event_type: "AUTH_FAIL_RATE_LIMITED_KEY", ...audit, request_id: c.get("requestId"), ip: clientIp(c) }).run();
+  throw rateLimited();
+}

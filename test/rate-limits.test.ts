@@ -1,0 +1,44 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { call, createPartner, PARTNER_ORGS } from "./helpers";
+
+describe("per-IP rate limit (60 / 60 s, before auth, every route)", () => {
+  it("the 61st request from one IP is 429 RATE_LIMITED with Retry-After, audited", async () => {
+    const ip = "203.0.113.61";
+    // The limiter counts in fixed 60 s windows: if one starts mid-test, the first 429 comes later, never sooner.
+    let allowed = 0;
+    while ((await call("/", { headers: { "cf-connecting-ip": ip } })).status === 200 && allowed < 200) allowed++;
+    expect(allowed).toBeGreaterThanOrEqual(60);
+    expect(allowed).toBeLessThan(120);
+    const res = await call("/v1/admin/org/create", { method: "POST", headers: { "cf-connecting-ip": ip } });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const json = await res.json<any>();
+    expect(json.error).toBe("RATE_LIMITED");
+    const audit = await env.DB.prepare("SELECT * FROM audit_log WHERE request_id = ?").bind(json.request_id).first<any>();
+    expect(audit).toMatchObject({ event_type: "AUTH_FAIL_RATE_LIMITED_IP", ip });
+    expect((await call("/", { headers: { "cf-connecting-ip": "203.0.113.62" } })).status).toBe(200);
+  });
+});
+
+describe("per-key rate limit (1000 / 60 s, after auth)", () => {
+  it("a partner key's 1001st request is 429, audited with the key prefix", async () => {
+    const partner = await createPartner();
+    const headers = { "x-kelviq-partner-key": partner.partner_key };
+    let allowed = 0;
+    let res: Response;
+    for (;;) {
+      res = await call(`${PARTNER_ORGS}/?limit=1`, { headers });
+      if (res.status !== 200 || allowed >= 2100) break;
+      allowed++;
+    }
+    // Fixed 60 s windows: at least 1000 pass before the first 429, and fewer than 2000 (two windows).
+    expect(allowed).toBeGreaterThanOrEqual(1000);
+    expect(allowed).toBeLessThan(2000);
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("60");
+    const json = await res.json<any>();
+    const audit = await env.DB.prepare("SELECT * FROM audit_log WHERE request_id = ?").bind(json.request_id).first<any>();
+    expect(audit).toMatchObject({ event_type: "AUTH_FAIL_RATE_LIMITED_KEY", key_prefix: `kvqp_${partner.prefix}`, actor: `partner:${partner.partner_id}` });
+  }, 60_000);
+});
