@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type Action, ACTIONS, act, asOrg, countRows, dumpDatabase, liveKeys, makeOrg, MASTER, orgStatus, PLAINTEXT_KEY_PATTERN, SCOPE_KEYS, call, uniq } from "./helpers";
+import { type Action, ACTIONS, act, asOrg, callWithEnv, countingDb, countRows, dumpDatabase, liveKeys, makeOrg, MASTER, orgStatus, PLAINTEXT_KEY_PATTERN, SCOPE_KEYS, call, uniq } from "./helpers";
 
 type State = "active" | "suspended" | "billing_suspended" | "revoked";
 
@@ -227,5 +227,28 @@ describe("GET /v1/admin/org/{org_id}/usage", () => {
     expect((await call(`/v1/admin/org/${org.org_id}/usage`, { headers: { "x-api-key": SCOPE_KEYS.ORG_SUSPEND } })).status).toBe(401);
     expect((await call(`/v1/admin/org/org_nobody_here/usage`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } })).status).toBe(404);
     expect((await call(`/v1/admin/org/nope/usage`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } })).status).toBe(422);
+  });
+});
+
+describe("D1 round trips", () => {
+  it("every operator POST is one batch; a replay is two round trips", async () => {
+    for (const action of ["suspend", "reactivate", "force-rotate", "billing-suspend", "billing-rotate", "force-revoke"] as Action[]) {
+      const org = await makeOrg();
+      if (action === "reactivate") await act("suspend", org.org_id);
+      const a = ACTIONS[action];
+      const idem = uniq();
+      const send = (db: D1Database) =>
+        callWithEnv({ DB: db }, a.path(org.org_id), {
+          method: "POST",
+          headers: { "x-api-key": SCOPE_KEYS[a.scope], "idempotency-key": idem },
+          json: a.confirm ? { confirm_org_id: org.org_id } : undefined,
+        });
+      const first = countingDb(env.DB);
+      expect((await send(first.db)).status).toBe(200);
+      expect(first.counter.roundTrips, action).toBe(1);
+      const replay = countingDb(env.DB);
+      expect((await send(replay.db)).headers.get("idempotent-replayed")).toBe("true");
+      expect(replay.counter.roundTrips, action).toBe(2);
+    }
   });
 });

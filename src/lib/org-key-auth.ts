@@ -7,7 +7,7 @@ import type { AppEnv } from "./context";
 import { unauthorized } from "./errors";
 import { KEY_TYPES, parseKey, type KeyType } from "./keys";
 import { lookupOrgKey, orgKeyFailure } from "./org-keys";
-import { clientIp, enforceKeyRateLimit } from "./rate-limit";
+import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
 
 export const AUTH_FAILURE_FLOOR_MS = 80;
 
@@ -36,7 +36,7 @@ export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     orgId = row?.org_id ?? null;
     if (!failure && row) {
       const principal = { key_id: row.key_id, org_id: row.org_id, key_type: row.key_type, key_prefix: keyPrefix, key_hash: hashes.current };
-      await enforceKeyRateLimit(c, `key:${hashes.current.slice(0, 32)}`, { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
+      await enforceKeyRateLimit(c, rateLimitSubject(parsed.type, parsed.prefix), { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
       c.set("org", principal);
       return next();
     }

@@ -7,7 +7,7 @@ import type { AppEnv } from "./context";
 import { unauthorized } from "./errors";
 import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
 import { parseKey } from "./keys";
-import { enforceKeyRateLimit } from "./rate-limit";
+import { enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;
 const MAX_CACHE_ENTRIES = 10_000;
@@ -44,7 +44,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     const hashes = await keyHashes(c.env, presented);
     const cached = cache.get(hashes.current);
     const accept = async (principal: PartnerPrincipal) => {
-      await enforceKeyRateLimit(c, `key:${hashes.current.slice(0, 32)}`, { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
+      await enforceKeyRateLimit(c, rateLimitSubject("kvqp", parsed.prefix), { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
       c.set("partner", principal);
       return next();
     };

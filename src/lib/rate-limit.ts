@@ -23,6 +23,9 @@ export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+/** A key's bucket: its type and public prefix (40 random bits), never the key or its hash. */
+export const rateLimitSubject = (type: string, prefix: string) => `key:${type}:${prefix}`;
+
 /** After auth: `subject` names the key (never the key itself), `audit` describes it for the audit row. */
 export async function enforceKeyRateLimit(
   c: AppContext,

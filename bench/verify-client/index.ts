@@ -1,0 +1,14 @@
+import type { KeyVerifier } from "../../src/verify/entrypoint";
+
+interface Env {
+  KEYS: Service<KeyVerifier>;
+}
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/hello") return new Response("hello");
+    const result = await env.KEYS.verifyKey(url.searchParams.get("key") ?? "");
+    return Response.json(result, { status: result.valid ? 200 : 401 });
+  },
+} satisfies ExportedHandler<Env>;
