@@ -14,7 +14,8 @@ CREATE TABLE outbox (
   id TEXT PRIMARY KEY,              -- ULID
   kind TEXT NOT NULL CHECK (kind IN ('welcome_email')),
   payload TEXT NOT NULL,            -- JSON: {"user_id": …, "org_id": "…"}
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'enqueued', 'sent', 'failed')),
+  -- pending: to send (new, or waiting for a retry); sending: claimed by the consumer; sent / failed: done.
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
   attempts INTEGER NOT NULL DEFAULT 0,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL

@@ -9,6 +9,7 @@ import { registerAdminOrgCreate } from "./features/admin-org-create";
 import { registerAdminOrgLifecycle } from "./features/admin-org-lifecycle";
 import { registerAdminPartners } from "./features/admin-partners";
 import { registerHealth } from "./features/health";
+import { registerOnboarding } from "./features/onboarding";
 import { registerOrgSelfServe } from "./features/org-self-serve";
 import { registerPartnerOrgs } from "./features/partner-orgs";
 
@@ -26,6 +27,7 @@ export function createApp() {
   registerAdminPartners(app);
   registerPartnerOrgs(app);
   registerOrgSelfServe(app);
+  registerOnboarding(app);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

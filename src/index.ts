@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 import type { Bindings } from "./lib/context";
+import { consumeOutbox, type OutboxMessage, sweepOutboxAndRetention } from "./features/onboarding/outbox";
 import { consumeUsage, type UsageMessage } from "./verify/usage";
 
 export { KeyVerifier } from "./verify/entrypoint";
@@ -11,6 +12,10 @@ export default {
   fetch: app.fetch,
   async queue(batch, env) {
     if (batch.queue.endsWith("-usage")) return consumeUsage(batch as MessageBatch<UsageMessage>, env.DB);
+    if (batch.queue.endsWith("-outbox")) return consumeOutbox(batch as MessageBatch<OutboxMessage>, env);
     throw new Error(`no consumer for queue ${batch.queue}`);
+  },
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(sweepOutboxAndRetention(env));
   },
 } satisfies ExportedHandler<Bindings>;

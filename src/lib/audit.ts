@@ -20,6 +20,10 @@ export const AUDIT_EVENT_TYPES = [
   "ADMIN_ORG_FORCE_ROTATE",
   "ADMIN_ORG_FORCE_REVOKE",
   "KEY_REVOKED",
+  "WELCOME_EMAIL_SENT",
+  "WELCOME_EMAIL_FAILED",
+  "INVITE_RESENT",
+  "PASSWORD_SET",
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

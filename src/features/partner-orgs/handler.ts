@@ -8,6 +8,7 @@ import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/ide
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
+import { enqueueOutbox } from "../onboarding/outbox";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
 import { baseSlug } from "./slug";
@@ -49,6 +50,7 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
   const [clientHash, serverHash] = await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)]);
   const actor = `partner:${partnerId}`;
   const requestId = c.get("requestId");
+  const outboxId = ulid();
 
   const statements = [
     q.insertPartnerOrg(db, org, now), // EXTERNAL_ID_TAKEN is checked before EMAIL_TAKEN
@@ -59,7 +61,7 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     q.insertKey(db, org.orgId, server, serverHash, pepper.id, now),
     auditStatement(db, { event_type: "ORG_PROVISIONED", actor, org_id: org.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
     auditStatement(db, { event_type: "USER_CREATED", actor, org_id: org.orgId, request_id: requestId, detail: "role=owner" }, now),
-    q.insertWelcomeEmail(db, ulid(), org.orgId, body.email, now),
+    q.insertWelcomeEmail(db, outboxId, org.orgId, body.email, now),
     q.selectProvisioned(db, org.orgId),
   ];
   const idem: Idempotency | undefined = idempotencyKey
@@ -86,6 +88,8 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     throw err;
   }
   if (outcome.replay) return outcome.replay as never;
+  // Committed: hand the email to the queue. If this is lost (a crash right here), the cron re-enqueues the row.
+  c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
   const created = outcome.results.at(-1)!.results[0] as { owner_user_id: number; slug: string };
   const row: q.PartnerOrgRow = {
     seq: 0,

@@ -1,0 +1,26 @@
+// Set-password tokens and password hashing.
+import { sha256Hex } from "../../lib/keys";
+
+export const TOKEN_TTL_MS = 72 * 60 * 60 * 1000;
+/** The most PBKDF2 iterations production workerd accepts (local runs allow more; tests cannot catch it). */
+export const PBKDF2_ITERATIONS = 100_000;
+export const PASSWORD_MIN = 12;
+export const PASSWORD_MAX = 128;
+
+const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/** 32 random bytes as base64url (43 characters); only its SHA-256 is stored. */
+export async function newToken(): Promise<{ token: string; hash: string }> {
+  const token = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  return { token, hash: await sha256Hex(token) };
+}
+
+export const hashToken = (token: string) => sha256Hex(token);
+
+/** PBKDF2-SHA256 with a per-user salt; the parameters are stored beside the hash: pbkdf2-sha256$iter$salt$hash. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations: PBKDF2_ITERATIONS }, key, 256);
+  return `pbkdf2-sha256$${PBKDF2_ITERATIONS}$${b64url(salt)}$${b64url(new Uint8Array(bits))}`;
+}
