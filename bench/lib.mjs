@@ -48,6 +48,7 @@ export function executeSql(persistTo, sql) {
 /** Starts `wrangler dev` with the bench secrets (and any extra vars); resolves once it answers. */
 export async function startWorker({ persistTo, configs = ["wrangler.toml"], vars = {}, environment = "local" }) {
   const port = await freePort();
+  vars = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v).replace("PORT", String(port))]));
   const args = ["dev", ...configs.flatMap((c) => ["-c", c]), "--env", environment, "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, "--log-level", "warn"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn("wrangler", args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });

@@ -10,7 +10,7 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     if (batch.queue.endsWith("-usage")) return consumeUsage(batch as MessageBatch<UsageMessage>, env.DB);
     if (batch.queue.endsWith("-outbox")) return consumeOutbox(batch as MessageBatch<OutboxMessage>, env);
     throw new Error(`no consumer for queue ${batch.queue}`);

@@ -51,10 +51,10 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
     db
       .prepare(
         `INSERT INTO audit_log (event_type, actor, org_id, request_id, ip, detail, created_at)
-         SELECT 'PASSWORD_SET', 'user:' || ?, (SELECT org_id FROM organizations WHERE owner_user_id = ? LIMIT 1), ?, ?, NULL, ?
+         SELECT 'PASSWORD_SET', ?, (SELECT org_id FROM organizations WHERE owner_user_id = ? LIMIT 1), ?, ?, NULL, ?
           WHERE ${consumedByUs.sql}`,
       )
-      .bind(row.user_id, row.user_id, requestId, c.req.header("cf-connecting-ip") ?? null, now, ...consumedByUs.binds),
+      .bind(`user:${row.user_id}`, row.user_id, requestId, c.req.header("cf-connecting-ip") ?? null, now, ...consumedByUs.binds),
   ]);
   if (consumed.meta.changes !== 1) throw new ApiError(410, "TOKEN_USED", "This link has already been used."); // lost a race
   return c.json({ password_set: true as const }, 200);
@@ -72,7 +72,7 @@ export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = asyn
     // The old link dies now, not when the new email goes out.
     db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND ${hasNoPassword.sql}`).bind(now, org.owner_user_id, ...hasNoPassword.binds),
     db
-      .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'welcome_email', json_object('user_id', ?, 'org_id', ?), ?, ? WHERE ${hasNoPassword.sql}`)
+      .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'welcome_email', json_object('user_id', CAST(? AS INTEGER), 'org_id', ?), ?, ? WHERE ${hasNoPassword.sql}`)
       .bind(outboxId, org.owner_user_id, org.org_id, now, now, ...hasNoPassword.binds),
     auditStatement(db, { event_type: "INVITE_RESENT", actor: `partner:${partnerId}`, org_id: org.org_id, request_id: c.get("requestId") }, now, hasNoPassword),
   ]);

@@ -71,6 +71,7 @@ export const PAGE_JS = `"use strict";
   }
   function fail(json) { say(MESSAGES[json.error] || json.message || "Something went wrong. Try again.", "error"); }
   if (!token) { say(MESSAGES.TOKEN_INVALID, "error"); return; }
+  [pw, confirm].forEach(function (input) { input.addEventListener("input", function () { if (message.className === "error") say(""); }); });
   history.replaceState(null, "", location.pathname); // the token leaves the address bar
   post("/api/v1/auth/set-password/check", { token: token }).then(function (r) {
     if (!r.ok) return fail(r.json);

@@ -1,0 +1,149 @@
+// Browser test of owner onboarding, end to end against the real service (`wrangler dev --env local`, as npm start):
+// provision through the partner API, read the link from the email the send_email binding wrote, open it in
+// Debian's Chromium (playwright-core), set a password with the keyboard on a phone-sized screen, see success; open
+// the link again and see that it is used. Screenshots go to test-results/. Run: npm run test:browser
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { freshDatabase, SECRETS, startWorker } from "../../bench/lib.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const OUT = "test-results";
+mkdirSync(OUT, { recursive: true });
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`  ✓ ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`  ✗ ${name}\n    ${err instanceof Error ? err.message : err}`);
+  }
+}
+const assert = (cond, message) => {
+  if (!cond) throw new Error(message);
+};
+
+function emailsTo(address, since) {
+  const root = ".wrangler/tmp";
+  const found = [];
+  const walk = (dir) => {
+    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith(".eml") && statSync(path).mtimeMs >= since) {
+        const raw = readFileSync(path, "utf8");
+        if (raw.includes(`To: ${address}`)) found.push(raw);
+      }
+    }
+  };
+  walk(root);
+  return found;
+}
+
+/** The text/plain part of a MIME message (base64, as the service writes it). */
+function plainText(raw) {
+  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n--/.exec(raw);
+  assert(m, "the email has no text/plain part");
+  return Buffer.from(m[1].replace(/\s+/g, ""), "base64").toString("utf8");
+}
+
+if (!existsSync(CHROMIUM)) {
+  console.error(`Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium).`);
+  process.exit(1);
+}
+
+const started = Date.now();
+const stamp = Date.now().toString(36);
+const owner = `owner.${stamp}@browser-test.example.com`;
+freshDatabase(".wrangler/browser-test");
+const worker = await startWorker({ persistTo: ".wrangler/browser-test", vars: { PUBLIC_BASE_URL: "http://127.0.0.1:PORT" } });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let link;
+try {
+  console.log("set-password in a browser");
+  await check("provision an org through the partner API", async () => {
+    const partner = await fetch(`${worker.url}/v1/admin/partners`, {
+      method: "POST",
+      headers: { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "content-type": "application/json", "idempotency-key": `browser-${stamp}` },
+      body: JSON.stringify({ name: "Browser Test Partner" }),
+    }).then((r) => r.json());
+    const res = await fetch(`${worker.url}/api/v1/partner/organizations/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": partner.partner_key, "content-type": "application/json" },
+      body: JSON.stringify({ externalId: `browser-${stamp}`, email: owner, businessName: "Browser Test Co" }),
+    });
+    assert(res.status === 201, `provision answered ${res.status}`);
+  });
+
+  await check("the welcome email arrives with the link, and no API key", async () => {
+    let mails = [];
+    for (let i = 0; i < 100 && mails.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      mails = emailsTo(owner, started);
+    }
+    assert(mails.length === 1, `expected one email to ${owner}, found ${mails.length}`);
+    const text = plainText(mails[0]);
+    link = /(http:\/\/\S+\/set-password#token=[A-Za-z0-9_-]{43})/.exec(text)?.[1];
+    assert(link, "no set-password link in the email");
+    assert(text.includes("Browser Test Co"), "the email does not name the org");
+    assert(!/(ck_live_|sk_live_|kvqp_)[0-9A-Z]{26}/.test(mails[0]), "an API key is in the email");
+  });
+
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const message = page.locator("#message");
+
+  await check("the page opens with the form focused, the token out of the address bar", async () => {
+    await page.goto(link);
+    await page.locator("#form").waitFor({ state: "visible" });
+    assert(await page.evaluate(() => document.activeElement?.id) === "password", "the password field is not focused");
+    assert(!page.url().includes("token="), "the token is still in the address bar");
+    const csp = (await page.request.get(`${worker.url}/set-password`)).headers()["content-security-policy"];
+    assert(csp?.includes("default-src 'none'"), "no strict Content-Security-Policy");
+  });
+
+  await check("too short, then mismatch: clear messages", async () => {
+    await page.keyboard.type("short");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("short");
+    await page.keyboard.press("Enter");
+    await message.filter({ hasText: "too short" }).waitFor();
+    await page.fill("#password", "correct horse battery staple");
+    await page.fill("#confirm", "correct horse battery stapler");
+    await page.keyboard.press("Enter");
+    await message.filter({ hasText: "do not match" }).waitFor();
+  });
+
+  await check("a good password, with the keyboard only: success", async () => {
+    await page.fill("#password", "");
+    await page.fill("#confirm", "");
+    await page.focus("#password");
+    await page.keyboard.type("correct horse battery staple");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("correct horse battery staple");
+    await page.screenshot({ path: `${OUT}/set-password-form.png` });
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await message.filter({ hasText: "Your password is set" }).waitFor();
+    await page.screenshot({ path: `${OUT}/set-password-success.png` });
+  });
+
+  await check("the same link again: already used", async () => {
+    const again = await context.newPage();
+    await again.goto(link);
+    await again.locator("#message").filter({ hasText: "already been used" }).waitFor();
+    assert(!(await again.locator("#form").isVisible()), "the form is shown for a used link");
+    await again.screenshot({ path: `${OUT}/set-password-used.png` });
+  });
+} finally {
+  await browser.close();
+  worker.stop();
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
