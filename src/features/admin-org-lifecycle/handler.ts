@@ -108,21 +108,24 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
   };
 }
 
-export const usageHandler: Handler<AppEnv> = async (c: AppContext) => {
-  const orgId = (c.req.valid as (t: "param") => { org_id: string })("param").org_id;
-  const period = usagePeriod();
-  const row = await c.env.DB.prepare(
-    `SELECT o.tier, o.status,
-            (SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used
-       FROM organizations o WHERE o.org_id = ?`,
-  )
-    .bind(period.startDay, orgId)
-    .first<{ tier: Tier; status: OrgStatus; used: number }>();
-  if (!row) throw new ApiError(404, "NOT_FOUND", `No organization ${orgId}.`);
+interface UsageRow {
+  seq: number;
+  org_id: string;
+  tier: Tier;
+  status: OrgStatus;
+  used: number;
+}
+
+const USAGE_SELECT = `SELECT o.seq, o.org_id, o.tier, o.status,
+    (SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used
+  FROM organizations o`;
+
+function toUsage(row: UsageRow, period: ReturnType<typeof usagePeriod>) {
   const limit = TIER_LIMITS[row.tier];
-  return c.json({
-    org_id: orgId,
+  return {
+    org_id: row.org_id,
     tier: row.tier,
+    status: row.status,
     active: row.status === "active",
     interaction_count_current_period: row.used,
     period_start: period.start,
@@ -130,6 +133,41 @@ export const usageHandler: Handler<AppEnv> = async (c: AppContext) => {
     tier_limit: limit,
     utilization_ratio: Math.round((row.used / limit) * 10_000) / 10_000,
     threshold_crossed: row.used >= limit,
-    ...envelope(c),
-  });
+  };
+}
+
+export const usageHandler: Handler<AppEnv> = async (c: AppContext) => {
+  const orgId = (c.req.valid as (t: "param") => { org_id: string })("param").org_id;
+  const period = usagePeriod();
+  const row = await c.env.DB.prepare(`${USAGE_SELECT} WHERE o.org_id = ?`).bind(period.startDay, orgId).first<UsageRow>();
+  if (!row) throw new ApiError(404, "NOT_FOUND", `No organization ${orgId}.`);
+  return c.json({ ...toUsage(row, period), ...envelope(c) });
+};
+
+const encodeCursor = (seq: number) => btoa(`u1:${seq}`).replace(/=+$/, "");
+function decodeCursor(cursor: string): number {
+  let text = "";
+  try {
+    text = atob(cursor);
+  } catch {
+    // reported below
+  }
+  const m = /^u1:(\d{1,15})$/.exec(text);
+  if (!m) throw new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [{ location: "query", field: "cursor", message: "Not a cursor from this API." }]);
+  return Number(m[1]);
+}
+
+/** Active orgs by seq (a keyset: the same cost per page at any depth), each with its period's count. */
+export const usageListHandler: Handler<AppEnv> = async (c: AppContext) => {
+  const q = (c.req.valid as (t: "query") => { limit: number; cursor?: string; threshold_crossed?: "true" | "false" })("query");
+  const period = usagePeriod();
+  const after = q.cursor ? decodeCursor(q.cursor) : 0;
+  const { results } = await c.env.DB.prepare(`${USAGE_SELECT} WHERE o.status = 'active' AND o.seq > ? ORDER BY o.seq LIMIT ?`)
+    .bind(period.startDay, after, q.limit + 1)
+    .all<UsageRow>();
+  const page = results.slice(0, q.limit);
+  const next = results.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null;
+  let usage = page.map((r) => toUsage(r, period));
+  if (q.threshold_crossed) usage = usage.filter((u) => String(u.threshold_crossed) === q.threshold_crossed);
+  return c.json({ results: usage, next, ...envelope(c) });
 };

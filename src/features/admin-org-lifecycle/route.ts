@@ -67,6 +67,49 @@ export function transitionRoute(t: Transition) {
   });
 }
 
+const OrgUsage = z
+  .object({
+    org_id: z.string(),
+    tier: z.string(),
+    status: z.enum(["active", "suspended", "billing_suspended", "revoked"]),
+    active: z.boolean(),
+    interaction_count_current_period: z.number().int(),
+    period_start: z.string(),
+    period_end: z.string(),
+    tier_limit: z.number().int(),
+    utilization_ratio: z.number(),
+    threshold_crossed: z.boolean(),
+  })
+  .openapi("OrgUsage");
+
+export const usageListRoute = createRoute({
+  method: "get",
+  path: "/v1/admin/org/usage",
+  tags: ["Admin (master-key)"],
+  summary: "Usage of every active org, a page at a time (the payment worker's threshold sweep)",
+  security: masterSecurity("ORG_USAGE_READ"),
+  middleware: [requireMasterKey("ORG_USAGE_READ")] as const,
+  request: {
+    query: z.object({
+      limit: z.coerce
+        .number({ error: "Must be an integer from 1 to 500." })
+        .int("Must be an integer from 1 to 500.")
+        .min(1, "Must be an integer from 1 to 500.")
+        .max(500, "Must be an integer from 1 to 500.")
+        .default(100),
+      cursor: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, "Not a cursor from this API.").optional(),
+      threshold_crossed: z.enum(["true", "false"]).optional().openapi({ description: "Only orgs at or over (true) or under (false) their limit." }),
+    }),
+  },
+  responses: {
+    200: {
+      description: "Active orgs in creation order; `next` is the cursor of the next page, or null.",
+      content: { "application/json": { schema: z.object({ results: z.array(OrgUsage), next: z.string().nullable(), ...Envelope }) } },
+    },
+    ...errorResponses([401, 422]),
+  },
+});
+
 export const usageRoute = createRoute({
   method: "get",
   path: "/v1/admin/org/{org_id}/usage",
@@ -80,20 +123,7 @@ export const usageRoute = createRoute({
       description: "Usage of the current period.",
       content: {
         "application/json": {
-          schema: z
-            .object({
-              org_id: z.string(),
-              tier: z.string(),
-              active: z.boolean(),
-              interaction_count_current_period: z.number().int(),
-              period_start: z.string(),
-              period_end: z.string(),
-              tier_limit: z.number().int(),
-              utilization_ratio: z.number(),
-              threshold_crossed: z.boolean(),
-              ...Envelope,
-            })
-            .openapi("OrgUsage"),
+          schema: OrgUsage.extend(Envelope),
         },
       },
     },

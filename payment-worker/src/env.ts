@@ -1,0 +1,10 @@
+export interface PaymentEnv {
+  ORG_SERVICE: Fetcher;
+  EMAIL: SendEmail;
+  EMAIL_FROM: string;
+  STRIPE_WEBHOOK_SECRET: string;
+  MASTER_ADMIN_KEY_ORG_CREATE: string;
+  MASTER_ADMIN_KEY_BILLING_SUSPEND: string;
+  MASTER_ADMIN_KEY_BILLING_ROTATE: string;
+  MASTER_ADMIN_KEY_ORG_USAGE_READ: string;
+}

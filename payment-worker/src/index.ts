@@ -1,0 +1,44 @@
+import Stripe from "stripe";
+import type { PaymentEnv } from "./env";
+import { HANDLERS } from "./events";
+import { TransientServiceError } from "./org-service";
+import { sweepUsage } from "./sweep";
+
+const cryptoProvider = Stripe.createSubtleCryptoProvider();
+const json = (body: unknown, status = 200) => Response.json(body, { status });
+
+async function webhook(request: Request, env: PaymentEnv): Promise<Response> {
+  const signature = request.headers.get("stripe-signature");
+  if (!signature) return json({ error: "missing Stripe-Signature" }, 400);
+  const payload = await request.text();
+  let event: Stripe.Event;
+  try {
+    // Default tolerance (300 s): stale, tampered or unsigned events are refused.
+    event = await Stripe.webhooks.constructEventAsync(payload, signature, env.STRIPE_WEBHOOK_SECRET, undefined, cryptoProvider);
+  } catch {
+    return json({ error: "invalid signature" }, 400);
+  }
+  const handle = HANDLERS[event.type];
+  if (!handle) return json({ received: true, ignored: event.type });
+  try {
+    return json({ received: true, ...(await handle(event, env)) });
+  } catch (err) {
+    if (err instanceof TransientServiceError) {
+      console.log(JSON.stringify({ worker: "payment-worker", level: "warn", event_id: event.id, type: event.type, action: "retry_later", detail: err.message }));
+      return json({ error: "org service unavailable; retry" }, 503);
+    }
+    throw err;
+  }
+}
+
+export default {
+  async fetch(request, env, _ctx) {
+    const url = new URL(request.url);
+    if (url.pathname === "/stripe/webhook" && request.method === "POST") return webhook(request, env);
+    if (url.pathname === "/" && request.method === "GET") return json({ service: "payment-worker", status: "ok" });
+    return json({ error: "not found" }, 404);
+  },
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(sweepUsage(env));
+  },
+} satisfies ExportedHandler<PaymentEnv>;

@@ -1,0 +1,95 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import Stripe from "stripe";
+import { vi } from "vitest";
+import worker from "../src/index";
+import checkout from "./fixtures/checkout.session.completed.json";
+import dispute from "./fixtures/charge.dispute.created.json";
+import customerCreated from "./fixtures/customer.created.json";
+import subscriptionDeleted from "./fixtures/customer.subscription.deleted.json";
+import invoicePaid from "./fixtures/invoice.paid.json";
+import paymentFailed from "./fixtures/invoice.payment_failed.json";
+
+export const FIXTURES = {
+  "checkout.session.completed": checkout,
+  "invoice.paid": invoicePaid,
+  "customer.subscription.deleted": subscriptionDeleted,
+  "invoice.payment_failed": paymentFailed,
+  "charge.dispute.created": dispute,
+  "customer.created": customerCreated,
+} as const;
+
+let n = 0;
+export const uniq = (label: string) => `${label}_${Date.now().toString(36)}${(n++).toString(36)}`;
+
+/** A fixture with a fresh event id and every org_id replaced: one org per test. */
+export function eventFor(type: keyof typeof FIXTURES, orgId: string, patch: (e: any) => void = () => {}) {
+  const event = JSON.parse(JSON.stringify(FIXTURES[type]).replaceAll("org_acme_2026_example", orgId));
+  event.id = uniq("evt_test");
+  event.created = Math.floor(Date.now() / 1000);
+  patch(event);
+  return event;
+}
+
+const cryptoProvider = Stripe.createSubtleCryptoProvider();
+
+/** Signs the payload the way Stripe does (t=…,v1=HMAC-SHA256 of "t.payload"). */
+export const sign = (payload: string, options: { timestamp?: number; secret?: string } = {}) =>
+  Stripe.webhooks.generateTestHeaderStringAsync({ payload, secret: options.secret ?? env.STRIPE_WEBHOOK_SECRET, timestamp: options.timestamp, cryptoProvider });
+
+export async function deliver(event: unknown, options: { timestamp?: number; secret?: string; tamper?: (payload: string) => string } = {}) {
+  const payload = JSON.stringify(event);
+  const signature = await sign(payload, options);
+  return exports.default.fetch("https://payments.example.com/stripe/webhook", {
+    method: "POST",
+    headers: { "content-type": "application/json", "stripe-signature": signature },
+    body: options.tamper ? options.tamper(payload) : payload,
+  });
+}
+
+/** Delivers to the payment worker with some bindings replaced (e.g. the service down). */
+export async function deliverWithEnv(overrides: Record<string, unknown>, event: unknown) {
+  const payload = JSON.stringify(event);
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    new Request("https://payments.example.com/stripe/webhook", {
+      method: "POST",
+      headers: { "content-type": "application/json", "stripe-signature": await sign(payload) },
+      body: payload,
+    }),
+    { ...env, ...overrides } as never,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+export interface SentEmail {
+  to: string;
+  raw: string;
+}
+
+export function spyEmail() {
+  const sent: SentEmail[] = [];
+  vi.spyOn(env.EMAIL, "send").mockImplementation((async (m: EmailMessage) => {
+    sent.push({ to: m.to, raw: (m as unknown as Record<string, string>)["EmailMessage::raw"] });
+  }) as never);
+  return sent;
+}
+
+export const keyIn = (raw: string) => {
+  const body = raw.split("\r\n\r\n")[1].replace(/\s+/g, "");
+  return /API key: (ck_live_[0-9A-Z]{26})/.exec(new TextDecoder().decode(Uint8Array.from(atob(body), (c) => c.charCodeAt(0))))?.[1];
+};
+
+export const org = (orgId: string) =>
+  env.SERVICE_DB.prepare("SELECT * FROM organizations WHERE org_id = ?").bind(orgId).first<Record<string, any>>();
+
+export const liveKeyHashes = async (orgId: string) =>
+  (await env.SERVICE_DB.prepare("SELECT key_hash FROM api_keys WHERE org_id = ? AND revoked_at IS NULL").bind(orgId).all<{ key_hash: string }>()).results.map((r) => r.key_hash);
+
+export async function hmacHex(secret: string, text: string) {
+  const enc = new TextEncoder();
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return [...new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(text)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,143 @@
+import { env } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { deliver, deliverWithEnv, eventFor, hmacHex, keyIn, liveKeyHashes, org, spyEmail, uniq } from "./helpers";
+
+afterEach(() => vi.restoreAllMocks());
+const newOrgId = () => `org_${uniq("pw").replace(/[^a-z0-9_]/g, "")}`;
+
+describe("signature", () => {
+  it("400 for unsigned, tampered, wrongly keyed or stale events; nothing is created", async () => {
+    const unsignedOrg = newOrgId();
+    const unsigned = await exports.default.fetch("https://p/stripe/webhook", { method: "POST", body: JSON.stringify(eventFor("checkout.session.completed", unsignedOrg)) });
+    expect(unsigned.status).toBe(400);
+    expect(await org(unsignedOrg)).toBeNull();
+    const tampered = await deliver(eventFor("checkout.session.completed", newOrgId()), { tamper: (p) => p.replace('"tier":"standard"', '"tier":"enterprise"') });
+    expect(tampered.status).toBe(400);
+    expect((await deliver(eventFor("checkout.session.completed", newOrgId()), { secret: "whsec_someone_else" })).status).toBe(400);
+    const stale = await deliver(eventFor("checkout.session.completed", newOrgId()), { timestamp: Math.floor(Date.now() / 1000) - 301 });
+    expect(stale.status).toBe(400);
+    expect((await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM organizations").first<any>()).n).toBe(0);
+  });
+
+  it("2xx at once for an event it does not handle", async () => {
+    const res = await deliver(eventFor("customer.created", newOrgId()));
+    expect(res.status).toBe(200);
+    expect(await res.json<any>()).toEqual({ received: true, ignored: "customer.created" });
+  });
+});
+
+describe("checkout.session.completed", () => {
+  it("creates the org once and emails its key once to the customer, even when Stripe delivers it twice", async () => {
+    const sent = spyEmail();
+    const orgId = newOrgId();
+    const event = eventFor("checkout.session.completed", orgId);
+    const first = await deliver(event);
+    expect(first.status).toBe(200);
+    expect(await first.json<any>()).toMatchObject({ received: true, action: "org_created", org_id: orgId });
+    const again = await deliver(event);
+    expect(again.status).toBe(200);
+    expect(await again.json<any>()).toMatchObject({ action: "already_provisioned" });
+
+    expect(await org(orgId)).toMatchObject({ name: "Acme Corp", tier: "standard", domain: "general", status: "active", allowed_origins: '["https://acme.example.com","https://app.acme.example.com"]' });
+    expect(sent).toHaveLength(1);
+    expect(sent[0].to).toBe("billing@acme.example.com");
+    const key = keyIn(sent[0].raw)!;
+    expect(key).toMatch(/^ck_live_/);
+    expect(await liveKeyHashes(orgId)).toEqual([await hmacHex(env.API_KEY_PEPPER, key)]);
+    const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(event.id).first<any>();
+    expect(idem.n).toBe(1);
+  });
+
+  it("invalid metadata: the service's 422 is logged and acknowledged, nothing is created or sent", async () => {
+    const sent = spyEmail();
+    const orgId = newOrgId();
+    const res = await deliver(eventFor("checkout.session.completed", orgId, (e) => (e.data.object.metadata.tier = "platinum")));
+    expect(res.status).toBe(200);
+    expect(await res.json<any>()).toMatchObject({ action: "org_create_refused", status: 422, detail: "VALIDATION_FAILED" });
+    expect(await org(orgId)).toBeNull();
+    expect(sent).toHaveLength(0);
+  });
+});
+
+describe("service trouble", () => {
+  it("service down or 5xx: the webhook answers 5xx so Stripe retries; the retry then succeeds", async () => {
+    const orgId = newOrgId();
+    const event = eventFor("checkout.session.completed", orgId);
+    const down = { fetch: async () => { throw new Error("connection refused"); } };
+    const failing = { fetch: async () => new Response(JSON.stringify({ error: "INTERNAL" }), { status: 500 }) };
+    expect((await deliverWithEnv({ ORG_SERVICE: down }, event)).status).toBe(503);
+    expect((await deliverWithEnv({ ORG_SERVICE: failing }, event)).status).toBe(503);
+    expect(await org(orgId)).toBeNull();
+    spyEmail();
+    expect((await deliver(event)).status).toBe(200);
+    expect((await org(orgId))?.status).toBe("active");
+  });
+});
+
+describe("the billing lifecycle, with events redelivered and out of order", () => {
+  it("subscription deleted before the org exists is acknowledged; later events suspend, and a paid invoice restores with a new key", async () => {
+    const sent = spyEmail();
+    const orgId = newOrgId();
+    const deleted = eventFor("customer.subscription.deleted", orgId);
+    // Out of order: the cancellation arrives before the checkout. The service says 404; acknowledged.
+    const early = await deliver(deleted);
+    expect(early.status).toBe(200);
+    expect(await early.json<any>()).toMatchObject({ action: "billing_suspend_refused", status: 404 });
+
+    expect((await deliver(eventFor("checkout.session.completed", orgId))).status).toBe(200);
+    const createdKey = keyIn(sent[0].raw)!;
+
+    // Stripe retries the cancellation: now it suspends, once.
+    expect(await (await deliver(deleted)).json<any>()).toMatchObject({ action: "billing_suspended" });
+    expect(await (await deliver(deleted)).json<any>()).toMatchObject({ action: "billing_suspended" });
+    expect((await org(orgId))?.status).toBe("billing_suspended");
+    expect(await liveKeyHashes(orgId)).toEqual([]);
+    const suspends = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ADMIN_BILLING_SUSPEND'").bind(orgId).first<any>();
+    expect(suspends.n).toBe(1);
+
+    // The invoice is paid: billing rotate, a new key emailed once; its redelivery changes and sends nothing.
+    const paid = eventFor("invoice.paid", orgId);
+    expect(await (await deliver(paid)).json<any>()).toMatchObject({ action: "billing_rotated" });
+    expect(await (await deliver(paid)).json<any>()).toMatchObject({ action: "nothing_to_restore", detail: "active" });
+    expect((await org(orgId))?.status).toBe("active");
+    expect(sent).toHaveLength(2);
+    const newKey = keyIn(sent[1].raw)!;
+    expect(newKey).not.toBe(createdKey);
+    expect(await liveKeyHashes(orgId)).toEqual([await hmacHex(env.API_KEY_PEPPER, newKey)]);
+  });
+
+  it("invoice.paid for an active org changes nothing", async () => {
+    spyEmail();
+    const orgId = newOrgId();
+    await deliver(eventFor("checkout.session.completed", orgId));
+    const before = await liveKeyHashes(orgId);
+    expect(await (await deliver(eventFor("invoice.paid", orgId))).json<any>()).toMatchObject({ action: "nothing_to_restore" });
+    expect(await liveKeyHashes(orgId)).toEqual(before);
+  });
+
+  it("exhausted dunning suspends; a failed payment with retries left does not", async () => {
+    spyEmail();
+    const orgId = newOrgId();
+    await deliver(eventFor("checkout.session.completed", orgId));
+    const retrying = eventFor("invoice.payment_failed", orgId, (e) => (e.data.object.next_payment_attempt = Math.floor(Date.now() / 1000) + 86400));
+    expect(await (await deliver(retrying)).json<any>()).toMatchObject({ action: "dunning_continues" });
+    expect((await org(orgId))?.status).toBe("active");
+    expect(await (await deliver(eventFor("invoice.payment_failed", orgId))).json<any>()).toMatchObject({ action: "billing_suspended" });
+    expect((await org(orgId))?.status).toBe("billing_suspended");
+  });
+
+  it("a dispute suspends", async () => {
+    spyEmail();
+    const orgId = newOrgId();
+    await deliver(eventFor("checkout.session.completed", orgId));
+    expect(await (await deliver(eventFor("charge.dispute.created", orgId))).json<any>()).toMatchObject({ action: "billing_suspended" });
+    expect((await org(orgId))?.status).toBe("billing_suspended");
+  });
+
+  it("an event without org_id metadata is logged and acknowledged", async () => {
+    const res = await deliver(eventFor("charge.dispute.created", newOrgId(), (e) => (e.data.object.metadata = {})));
+    expect(res.status).toBe(200);
+    expect(await res.json<any>()).toMatchObject({ action: "ignored" });
+  });
+});

@@ -1,0 +1,61 @@
+import { spawnSync } from "node:child_process";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { TEST_SECRETS } from "../vitest.config";
+
+// The payment worker is the worker under test; org-key-authority runs beside it, built from this repository, and
+// the two talk through the real service binding. SERVICE_DB is the service's own D1 database, for assertions.
+const here = (path: string) => new URL(path, import.meta.url).pathname;
+const SERVICE_BUILD = here(".service-build");
+const SERVICE_DB_ID = "org-key-authority-test";
+export const STRIPE_WEBHOOK_SECRET = "whsec_test_payment_worker_0123456789abcdef";
+
+export default defineConfig(async () => {
+  const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", SERVICE_BUILD, "--env", ""], { encoding: "utf8", cwd: here("..") });
+  if (build.status !== 0) throw new Error(`building the service failed:\n${build.stderr}`);
+  const migrations = await readD1Migrations(here("../migrations"));
+  const paymentSecrets = {
+    STRIPE_WEBHOOK_SECRET,
+    MASTER_ADMIN_KEY_ORG_CREATE: TEST_SECRETS.MASTER_ADMIN_KEY_ORG_CREATE,
+    MASTER_ADMIN_KEY_BILLING_SUSPEND: TEST_SECRETS.MASTER_ADMIN_KEY_BILLING_SUSPEND,
+    MASTER_ADMIN_KEY_BILLING_ROTATE: TEST_SECRETS.MASTER_ADMIN_KEY_BILLING_ROTATE,
+    MASTER_ADMIN_KEY_ORG_USAGE_READ: TEST_SECRETS.MASTER_ADMIN_KEY_ORG_USAGE_READ,
+  };
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: here("wrangler.toml") },
+        miniflare: {
+          bindings: { ...paymentSecrets, TEST_MIGRATIONS: migrations, API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER },
+          d1Databases: { SERVICE_DB: SERVICE_DB_ID },
+          workers: [
+            {
+              name: "org-key-authority",
+              modules: true,
+              scriptPath: `${SERVICE_BUILD}/index.js`,
+              compatibilityDate: "2026-10-30",
+              d1Databases: { DB: SERVICE_DB_ID },
+              bindings: {
+                ...TEST_SECRETS,
+                SERVICE_NAME: "org-key-authority",
+                EMAIL_FROM: "Kelviq <welcome@kelviq.example.com>",
+                PUBLIC_BASE_URL: "http://localhost:8787",
+              },
+              ratelimits: {
+                IP_RATE_LIMITER: { namespace_id: "7001", simple: { limit: 1_000_000, period: 60 } },
+                KEY_RATE_LIMITER: { namespace_id: "7002", simple: { limit: 1_000_000, period: 60 } },
+              },
+              queueProducers: { USAGE_QUEUE: { queueName: "org-key-authority-usage" }, OUTBOX_QUEUE: { queueName: "org-key-authority-outbox" } },
+              send_email: [{ name: "EMAIL" }],
+            },
+          ],
+        },
+      }),
+    ],
+    test: {
+      root: here("."),
+      setupFiles: ["./test/setup.ts"],
+      include: ["test/**/*.test.ts"],
+    },
+  };
+});
