@@ -1,0 +1,24 @@
+// Signs a Stripe event fixture the way Stripe does and POSTs it to the payment worker.
+//   npm run stripe:send -- checkout.session.completed [--org org_acme_demo] [--keep-id] [--url http://localhost:8788]
+// A fresh event id is used unless --keep-id (keep it to see a redelivery replay).
+import { readFileSync } from "node:fs";
+import Stripe from "stripe";
+
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? fallback : args[i + 1];
+};
+const type = args.find((a) => !a.startsWith("--") && !args[args.indexOf(a) - 1]?.startsWith("--")) ?? "checkout.session.completed";
+const url = flag("url", "http://localhost:8788");
+const orgId = flag("org", "org_acme_2026_example");
+const secret = /^STRIPE_WEBHOOK_SECRET=(.*)$/m.exec(readFileSync(new URL("../.dev.vars", import.meta.url), "utf8"))?.[1];
+if (!secret) throw new Error("No STRIPE_WEBHOOK_SECRET in payment-worker/.dev.vars: run npm run start:payments first.");
+
+const event = JSON.parse(readFileSync(new URL(`../test/fixtures/${type}.json`, import.meta.url), "utf8").replaceAll("org_acme_2026_example", orgId));
+if (!args.includes("--keep-id")) event.id = `evt_local_${Date.now().toString(36)}`;
+event.created = Math.floor(Date.now() / 1000);
+const payload = JSON.stringify(event);
+const signature = await Stripe.webhooks.generateTestHeaderStringAsync({ payload, secret });
+const res = await fetch(`${url}/stripe/webhook`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": signature }, body: payload });
+console.log(`${event.type} ${event.id} → ${res.status} ${await res.text()}`);
