@@ -252,3 +252,36 @@ describe("D1 round trips", () => {
     }
   });
 });
+
+describe("GET /v1/admin/org/usage", () => {
+  it("pages through active orgs only, with a threshold filter", async () => {
+    const over = await makeOrg({ tier: "starter" });
+    const under = await makeOrg({ tier: "starter" });
+    const suspended = await makeOrg({ tier: "starter" });
+    await act("suspend", suspended.org_id);
+    const today = new Date().toISOString().slice(0, 10);
+    await env.DB.batch([over, suspended].map((o) => env.DB.prepare("INSERT INTO usage_daily (org_id, day, count) VALUES (?, ?, 10000)").bind(o.org_id, today)));
+    const seen: any[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await call(`/v1/admin/org/usage?limit=7${cursor ? `&cursor=${cursor}` : ""}`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } });
+      expect(res.status).toBe(200);
+      const page = await res.json<any>();
+      seen.push(...page.results);
+      cursor = page.next;
+    } while (cursor);
+    const ids = seen.map((u) => u.org_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toContain(over.org_id);
+    expect(ids).toContain(under.org_id);
+    expect(ids).not.toContain(suspended.org_id);
+    expect(seen.find((u) => u.org_id === over.org_id)).toMatchObject({ status: "active", threshold_crossed: true });
+    const crossed = await (await call(`/v1/admin/org/usage?threshold_crossed=true&limit=500`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } })).json<any>();
+    expect(crossed.results.map((u: any) => u.org_id)).toContain(over.org_id);
+    expect(crossed.results.every((u: any) => u.threshold_crossed)).toBe(true);
+    for (const qs of ["limit=0", "limit=501", "cursor=%%", "threshold_crossed=maybe"]) {
+      expect((await call(`/v1/admin/org/usage?${qs}`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } })).status).toBe(422);
+    }
+    expect((await call(`/v1/admin/org/usage`, { headers: { "x-api-key": SCOPE_KEYS.ORG_SUSPEND } })).status).toBe(401);
+  });
+});
