@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 
 // The service runs the way `npm start` runs it, with the same .dev.vars (made here if missing).
 await import("../scripts/dev-vars.mjs");
+await import("../scripts/docs-assets.mjs");
 export const SECRETS = Object.fromEntries(
   readFileSync(new URL("../.dev.vars", import.meta.url), "utf8")
     .split("\n")

@@ -12,6 +12,7 @@ const read = (file) =>
     : {};
 
 await import("./dev-vars.mjs");
+await import("./docs-assets.mjs");
 const service = read(".dev.vars");
 const payments = read("payment-worker/.dev.vars");
 const vars = {

@@ -7,6 +7,7 @@ const run = (args) => {
 };
 
 await import("./dev-vars.mjs");
+await import("./docs-assets.mjs");
 run(["d1", "migrations", "apply", "DB", "--local", "--env", "local"]);
 const dev = spawnSync("wrangler", ["dev", "--env", "local", ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 process.exit(dev.status ?? 0);

@@ -13,6 +13,18 @@ import { registerOnboarding } from "./features/onboarding";
 import { registerOrgSelfServe } from "./features/org-self-serve";
 import { registerPartnerOrgs } from "./features/partner-orgs";
 
+export const OPENAPI_CONFIG = {
+  openapi: "3.1.0",
+  info: {
+    title: "Organization and API-key authority",
+    version: pkg.version,
+    description:
+      "Provisions organizations, mints their API keys (shown once, stored as peppered hashes), and verifies, " +
+      "rotates, suspends and revokes them. Every response carries `X-Request-Id`; errors use one envelope.",
+  },
+  servers: [{ url: "http://localhost:8787", description: "npm start" }],
+};
+
 export function createApp() {
   // strict: false makes a trailing slash optional on every route (the partner API documents paths with one).
   const app = new OpenAPIHono<AppEnv>({ strict: false, defaultHook: validationHook(422) });
@@ -29,15 +41,6 @@ export function createApp() {
   registerOrgSelfServe(app);
   registerOnboarding(app);
 
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Organization and API-key authority",
-      version: pkg.version,
-      description:
-        "Provisions organizations, mints their API keys (shown once, stored as peppered hashes), and verifies, " +
-        "rotates, suspends and revokes them. Every response carries `X-Request-Id`; errors use one envelope.",
-    },
-  });
+  app.doc31("/openapi.json", OPENAPI_CONFIG);
   return app;
 }

@@ -1,7 +1,8 @@
 // Browser test of owner onboarding, end to end against the real service (`wrangler dev --env local`, as npm start):
 // provision through the partner API, read the link from the email the send_email binding wrote, open it in
 // Debian's Chromium (playwright-core), set a password with the keyboard on a phone-sized screen, see success; open
-// the link again and see that it is used. Screenshots go to test-results/. Run: npm run test:browser
+// the link again and see that it is used. Then the API reference at /docs renders every route with no request
+// leaving the machine. Screenshots go to test-results/. Run: npm run test:browser
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -140,6 +141,26 @@ try {
     await again.locator("#message").filter({ hasText: "already been used" }).waitFor();
     assert(!(await again.locator("#form").isVisible()), "the form is shown for a used link");
     await again.screenshot({ path: `${OUT}/set-password-used.png` });
+  });
+
+  console.log("API reference at /docs, offline");
+  await check("/docs renders every route from /openapi.json, with no request leaving the machine", async () => {
+    const docs = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const outside = [];
+    await docs.route("**/*", (route) => {
+      const url = new URL(route.request().url());
+      if (url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.protocol === "data:") return route.continue();
+      outside.push(url.href);
+      return route.abort();
+    });
+    await docs.goto(`${worker.url}/docs/`);
+    await docs.locator(".opblock").first().waitFor({ timeout: 20_000 });
+    const spec = await (await fetch(`${worker.url}/openapi.json`)).json();
+    const operations = Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+    const rendered = await docs.locator(".opblock").count();
+    assert(rendered === operations, `rendered ${rendered} operations, the document has ${operations}`);
+    assert(outside.length === 0, `requests left the machine: ${outside.join(", ")}`);
+    await docs.screenshot({ path: `${OUT}/docs.png` });
   });
 } finally {
   await browser.close();

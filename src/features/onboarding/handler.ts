@@ -7,7 +7,7 @@ import { ulid } from "../../lib/ids";
 import { isoNow } from "../../lib/time";
 import { findByIdentifier } from "../partner-orgs/queries";
 import { hashPassword, hashToken } from "./crypto";
-import { enqueueOutbox } from "./outbox";
+import { enqueueOutbox } from "./outbox-queue";
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page";
 import type { checkTokenRoute, resendInviteRoute, setPasswordRoute } from "./route";
 

@@ -11,6 +11,9 @@ import { isoNow } from "../../lib/time";
 import { utcDay } from "../../lib/usage-period";
 import { newToken, TOKEN_TTL_MS } from "./crypto";
 import { addressOf, toMime } from "./email";
+import { enqueueOutbox, type OutboxMessage } from "./outbox-queue";
+
+export type { OutboxMessage } from "./outbox-queue";
 
 export const MAX_SEND_ATTEMPTS = 5;
 /** 30 s, 60 s, 120 s, 240 s between attempts. */
@@ -21,14 +24,7 @@ export const SENDING_STUCK_MS = 10 * 60_000; // a row sending this long was clai
 const DAY_MS = 86_400_000;
 export const RETENTION = { outboxDays: 30, auditDays: 90, tokenDaysAfterExpiry: 7, usageDays: 90 };
 
-export interface OutboxMessage {
-  outbox_id: string;
-}
-
 const ACTOR = "system:outbox";
-
-export const enqueueOutbox = (queue: Queue, ids: string[]) =>
-  ids.length ? queue.sendBatch(ids.map((outbox_id) => ({ body: { outbox_id } satisfies OutboxMessage }))) : Promise.resolve();
 
 interface Claimed {
   payload: string;

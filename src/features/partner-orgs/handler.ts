@@ -8,7 +8,7 @@ import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/ide
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
-import { enqueueOutbox } from "../onboarding/outbox";
+import { enqueueOutbox } from "../onboarding/outbox-queue";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
 import { baseSlug } from "./slug";
