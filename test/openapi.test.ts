@@ -24,3 +24,34 @@ describe("unknown routes", () => {
     expect(res.headers.get("x-request-id")).toBe(json.request_id);
   });
 });
+
+describe("every route in the document", () => {
+  it("has its auth header, error responses with codes, and examples", async () => {
+    const doc = await (await call("/openapi.json")).json<any>();
+    const PUBLIC = new Set(["GET /", "GET /set-password", "POST /api/v1/auth/set-password/check", "POST /api/v1/auth/set-password"]);
+    let operations = 0;
+    for (const [path, methods] of Object.entries<any>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(methods)) {
+        operations++;
+        const key = `${method.toUpperCase()} ${path}`;
+        if (!PUBLIC.has(key)) {
+          expect(op.security?.length, key).toBeGreaterThan(0);
+          const scheme = doc.components.securitySchemes[Object.keys(op.security[0])[0]];
+          expect(scheme, key).toMatchObject({ type: "apiKey", in: "header" });
+          expect(Object.keys(op.responses), key).toContain("401");
+        }
+        if (key !== "GET /" && key !== "GET /set-password") {
+          const errors = Object.keys(op.responses).filter((s) => s >= "400");
+          expect(errors.length, key).toBeGreaterThan(0);
+          for (const s of errors) expect(op.responses[s].content["application/json"].schema.$ref, `${key} ${s}`).toBe("#/components/schemas/Error");
+        }
+        if (op.requestBody) {
+          const schema = op.requestBody.content["application/json"].schema;
+          const resolved = schema.$ref ? doc.components.schemas[schema.$ref.split("/").pop()] : schema;
+          expect(JSON.stringify(resolved), key).toMatch(/"example/);
+        }
+      }
+    }
+    expect(operations).toBe(26);
+  });
+});

@@ -7,7 +7,7 @@ import { PASSWORD_MAX, PASSWORD_MIN } from "./crypto";
 const Token = z
   .string({ error: "Required." })
   .regex(/^[A-Za-z0-9_-]{43}$/, "Not a set-password token.")
-  .openapi({ description: "The token from the link's #token= fragment." });
+  .openapi({ description: "The token from the link's #token= fragment.", example: "PxwCHrWPIosmjtUYSbe6ICI0d9OclxMwKppIBUpEL5A" });
 
 const codePoints = (s: string) => Array.from(s).length;
 
@@ -46,7 +46,8 @@ export const setPasswordRoute = createRoute({
               password: z
                 .string({ error: "Required." })
                 .refine((p) => codePoints(p) >= PASSWORD_MIN, `Must be at least ${PASSWORD_MIN} characters.`)
-                .refine((p) => codePoints(p) <= PASSWORD_MAX, `Must be at most ${PASSWORD_MAX} characters.`),
+                .refine((p) => codePoints(p) <= PASSWORD_MAX, `Must be at most ${PASSWORD_MAX} characters.`)
+                .openapi({ example: "correct horse battery staple" }),
             })
             .openapi("SetPasswordRequest"),
         },
