@@ -32,9 +32,10 @@ export function freePort() {
 
 const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
 
-export function freshDatabase(persistTo) {
+export function freshDatabase(persistTo, config = "wrangler.toml") {
   rmSync(persistTo, { recursive: true, force: true });
-  const r = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--env", "local", "--persist-to", persistTo], { env, encoding: "utf8" });
+  const envArgs = config === "wrangler.toml" ? ["--env", "local"] : [];
+  const r = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "-c", config, ...envArgs, "--persist-to", persistTo], { env, encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr || r.stdout);
 }
 
@@ -47,14 +48,13 @@ export function executeSql(persistTo, sql) {
 }
 
 /** Starts `wrangler dev` with the bench secrets (and any extra vars); resolves once it answers. */
-export async function startWorker({ persistTo, configs = ["wrangler.toml"], vars = {}, environment = "local" }) {
+export async function startWorker({ persistTo, configs = ["wrangler.toml"], vars = {}, environment = "local", probe = configs[0] === "wrangler.toml" ? "/" : "/hello" }) {
   const port = await freePort();
-  vars = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v).replace("PORT", String(port))]));
-  const args = ["dev", ...configs.flatMap((c) => ["-c", c]), "--env", environment, "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, "--log-level", "warn"];
+  vars = Object.fromEntries(Object.entries({ RATE_LIMITS: "off", ...vars }).map(([k, v]) => [k, String(v).replace("PORT", String(port))]));
+  const args = ["dev", ...configs.flatMap((c) => ["-c", c]), ...(environment ? ["--env", environment] : []), "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, "--log-level", "warn"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn("wrangler", args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let log = "";
-  const probe = configs[0] === "wrangler.toml" ? "/" : "/hello";
   child.stdout.on("data", (d) => (log += d));
   child.stderr.on("data", (d) => (log += d));
   const url = `http://127.0.0.1:${port}`;
@@ -86,7 +86,7 @@ export async function timeRequests(n, makeRequest) {
 }
 
 /** Runs autocannon against `url` for `seconds` with `connections`; `nextPath` varies each request's path. */
-export async function load({ url, connections, seconds = 8, nextPath, method = "GET", headers, body }) {
+export async function load({ url, connections, seconds = 8, nextPath, method = "GET", headers, body, nextRequest }) {
   const { default: autocannon } = await import("autocannon");
   const result = await autocannon({
     url,
@@ -95,7 +95,11 @@ export async function load({ url, connections, seconds = 8, nextPath, method = "
     method,
     headers,
     body,
-    requests: nextPath ? [{ setupRequest: (req) => ({ ...req, path: nextPath() }) }] : undefined,
+    requests: nextRequest
+      ? [{ setupRequest: (req) => ({ ...req, ...nextRequest() }) }]
+      : nextPath
+        ? [{ setupRequest: (req) => ({ ...req, path: nextPath() }) }]
+        : undefined,
   });
   const errors = result.errors + result.timeouts + result.non2xx;
   return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, errors, total: result.requests.total };

@@ -1,9 +1,10 @@
 // verifyKey throughput over a real service binding: a sibling worker (bench/verify-client) calls KeyVerifier.
 // Warm: one key again and again (answered from the isolate cache). Cold: a different valid key each request
-// (every one a D1 lookup). Baseline: the sibling's bare /hello, no RPC at all. Run: npm run bench:verify
+// (every one a D1 lookup). Baseline: a bare hello worker called over the same kind of binding (bench/hello-worker);
+// the caller's own /hello (no RPC at all) is shown for scale. Run: npm run bench:verify
 import { executeSql, freshDatabase, keyHash, load, pepperId, randomKeyBody, startWorker } from "./lib.mjs";
 
-export async function benchVerify({ seconds = 8, connections = [1, 10, 50] } = {}) {
+export async function benchVerify({ seconds = 8, connections = [1, 10, 50], cold: withCold = true } = {}) {
   const PERSIST = ".wrangler/bench-verify";
   const COLD_KEYS = 60_000;
   freshDatabase(PERSIST);
@@ -18,19 +19,23 @@ export async function benchVerify({ seconds = 8, connections = [1, 10, 50] } = {
       .join(",")};\n`;
   }
   executeSql(PERSIST, sql);
-  const worker = await startWorker({ persistTo: PERSIST, configs: ["bench/verify-client/wrangler.toml", "wrangler.toml"] });
+  const worker = await startWorker({ persistTo: PERSIST, configs: ["bench/verify-client/wrangler.toml", "wrangler.toml", "bench/hello-worker/wrangler.toml"] });
   const rows = [];
   try {
     const warmKey = keys[COLD_KEYS];
     await load({ url: `${worker.url}/verify?key=${warmKey}`, connections: 10, seconds: 2 }); // warm-up
     let next = 0;
     for (const c of connections) {
-      const hello = await load({ url: `${worker.url}/hello`, connections: c, seconds });
+      const local = await load({ url: `${worker.url}/hello`, connections: c, seconds });
+      const hello = await load({ url: `${worker.url}/hello-rpc`, connections: c, seconds });
       const warm = await load({ url: `${worker.url}/verify?key=${warmKey}`, connections: c, seconds });
-      const cold = await load({ url: `${worker.url}/verify`, connections: c, seconds, nextPath: () => `/verify?key=${keys[next++ % COLD_KEYS]}` });
-      rows.push({ case: "hello (baseline)", connections: c, ...hello, ratio: 1 });
+      rows.push({ case: "hello in the caller (no RPC)", connections: c, ...local, ratio: local.rps / hello.rps });
+      rows.push({ case: "bare hello worker over RPC (baseline)", connections: c, ...hello, ratio: 1 });
       rows.push({ case: "verifyKey warm", connections: c, ...warm, ratio: warm.rps / hello.rps });
-      rows.push({ case: "verifyKey cold", connections: c, ...cold, ratio: cold.rps / hello.rps });
+      if (withCold) {
+        const cold = await load({ url: `${worker.url}/verify`, connections: c, seconds, nextPath: () => `/verify?key=${keys[next++ % COLD_KEYS]}` });
+        rows.push({ case: "verifyKey cold", connections: c, ...cold, ratio: cold.rps / hello.rps });
+      }
     }
     if (next > COLD_KEYS) console.warn(`cold keys reused after ${COLD_KEYS}: later "cold" requests may be warm`);
   } finally {

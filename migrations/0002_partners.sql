@@ -17,6 +17,7 @@ CREATE TABLE outbox (
   -- pending: to send (new, or waiting for a retry); sending: claimed by the consumer; sent / failed: done.
   status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
   attempts INTEGER NOT NULL DEFAULT 0,
+  claim_id TEXT,                    -- the consumer run that claimed it: later statements of its batch test this
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );

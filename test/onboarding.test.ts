@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { MAX_SEND_ATTEMPTS } from "../src/features/onboarding/outbox";
-import { call, countRows, createPartner, dumpDatabase, PARTNER_ORGS, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
+import { call, countingDb, countRows, createPartner, dumpDatabase, PARTNER_ORGS, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
 
 interface Sent {
   from: string;
@@ -120,6 +120,21 @@ describe("delivery: outbox row → queue → consumer → send_email", () => {
     const audit = await env.DB.prepare("SELECT * FROM audit_log WHERE org_id = ? AND event_type = 'WELCOME_EMAIL_FAILED'").bind(row.orgId).first<any>();
     expect(audit.detail).toContain(`attempts=${MAX_SEND_ATTEMPTS}`);
     expect((await deliver(row.id)).explicitAcks).toHaveLength(1); // a failed row is never sent again
+  });
+});
+
+describe("consumer cost", () => {
+  it("a batch of messages costs two D1 round trips, whatever its size", async () => {
+    const { sent } = spyEmail();
+    const rows = await Promise.all(Array.from({ length: 6 }, () => orphanedOutboxRow()));
+    const batch = createMessageBatch("org-key-authority-outbox", rows.map((r) => ({ id: uniq("m"), timestamp: new Date(), attempts: 1, body: { outbox_id: r.id } })));
+    const { db, counter } = countingDb(env.DB);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, { ...env, DB: db }, ctx);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toHaveLength(6);
+    expect(counter.roundTrips).toBe(2);
+    expect(sent.filter((m) => rows.some((r) => r.email === m.to))).toHaveLength(6);
   });
 });
 

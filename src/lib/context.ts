@@ -5,6 +5,8 @@ import type { PartnerPrincipal } from "./partner-auth";
 export type Bindings = Env & {
   /** Set only while a pepper rotation is in progress. */
   API_KEY_PEPPER_PREVIOUS?: string;
+  /** "off" skips the rate-limiter calls, for local benchmarks only. */
+  RATE_LIMITS?: string;
 };
 
 export interface AppEnv {

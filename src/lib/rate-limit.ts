@@ -13,7 +13,11 @@ const rateLimited = () =>
 
 export const clientIp = (c: AppContext) => c.req.header("cf-connecting-ip") ?? "unknown";
 
+/** RATE_LIMITS = "off" skips the limiter calls: for local benchmarks only (never set it in production). */
+export const rateLimitsOff = (env: { RATE_LIMITS?: string }) => env.RATE_LIMITS === "off";
+
 export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (rateLimitsOff(c.env)) return next();
   const ip = clientIp(c);
   const { success } = await c.env.IP_RATE_LIMITER.limit({ key: `ip:${ip}` });
   if (!success) {
@@ -32,6 +36,7 @@ export async function enforceKeyRateLimit(
   subject: string,
   audit: { actor: string; org_id?: string | null; key_prefix: string },
 ) {
+  if (rateLimitsOff(c.env)) return;
   const { success } = await c.env.KEY_RATE_LIMITER.limit({ key: subject });
   if (success) return;
   await auditStatement(c.env.DB, { event_type: "AUTH_FAIL_RATE_LIMITED_KEY", ...audit, request_id: c.get("requestId"), ip: clientIp(c) }).run();

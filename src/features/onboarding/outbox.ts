@@ -1,7 +1,7 @@
 // The transactional outbox. Provisioning writes a row in its batch and, once that commits, sends the row's id to
 // the outbox queue. The consumer claims the row (pending → sending, one UPDATE … RETURNING: a redelivered or
 // duplicate message finds nothing to claim and never sends twice), makes a fresh set-password token, sends the
-// email, and marks the row sent. A failed send goes back to pending and is retried with backoff; after
+// email, and marks the row sent; for a whole message batch that is two D1 round trips. A failed send goes back to pending and is retried with backoff; after
 // MAX_SEND_ATTEMPTS the row is failed and audited. The cron re-enqueues rows never enqueued (a crash between
 // commit and enqueue) or stuck in sending (a crash mid-send), and deletes what is past retention.
 import { EmailMessage } from "cloudflare:email";
@@ -26,78 +26,107 @@ export const RETENTION = { outboxDays: 30, auditDays: 90, tokenDaysAfterExpiry: 
 
 const ACTOR = "system:outbox";
 
-interface Claimed {
-  payload: string;
-  attempts: number;
+interface Delivery {
+  message: Message<OutboxMessage>;
+  id: string;
+  claimed: { payload: string; attempts: number } | undefined;
+  tokenMade: boolean;
+  recipient: { email: string; name: string; org_id: string } | undefined;
+  token: string;
+  expiresAt: string;
 }
 
-async function deliver(env: Bindings, message: Message<OutboxMessage>) {
-  const db = env.DB;
-  const id = message.body?.outbox_id;
-  const claimed = await db
-    .prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING payload, attempts`)
-    .bind(isoNow(), id ?? "")
-    .first<Claimed>();
-  if (!claimed) return message.ack(); // already sent, failed, or being sent: nothing to do
-
-  const { user_id: userId, org_id: orgId } = JSON.parse(claimed.payload) as { user_id: number; org_id: string };
-  const { token, hash } = await newToken();
-  const now = Date.now();
-  const expiresAt = isoNow(now + TOKEN_TTL_MS);
-  // A new link retires every older one of this user; only for an owner with no password yet.
-  const [, inserted, who] = await db.batch([
-    db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL`).bind(isoNow(now), userId),
-    db
-      .prepare(`INSERT INTO password_tokens (token_hash, user_id, created_at, expires_at) SELECT ?, id, ?, ? FROM users WHERE id = ? AND password_hash IS NULL`)
-      .bind(hash, isoNow(now), expiresAt, userId),
-    db.prepare(`SELECT u.email, o.name FROM users u, organizations o WHERE u.id = ? AND o.org_id = ?`).bind(userId, orgId),
-  ]);
-  const recipient = who.results[0] as { email: string; name: string } | undefined;
-  if (!inserted.meta.changes || !recipient) {
-    return finish(env, message, id!, orgId, "failed", "WELCOME_EMAIL_FAILED", recipient ? "reason=password_already_set" : "reason=no_recipient");
-  }
-
-  const link = `${env.PUBLIC_BASE_URL.replace(/\/+$/, "")}/set-password#token=${token}`;
-  try {
-    const raw = toMime({ from: env.EMAIL_FROM, to: recipient.email, orgName: recipient.name, link, expiresAt }, id!);
-    await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), recipient.email, raw));
-  } catch (err) {
-    const reason = err instanceof Error ? err.name : "error";
-    if (claimed.attempts >= MAX_SEND_ATTEMPTS) {
-      return finish(env, message, id!, orgId, "failed", "WELCOME_EMAIL_FAILED", `reason=send_failed attempts=${claimed.attempts} error=${reason}`);
-    }
-    await db.prepare(`UPDATE outbox SET status = 'pending', updated_at = ? WHERE id = ?`).bind(isoNow(), id).run();
-    return message.retry({ delaySeconds: retryDelaySeconds(claimed.attempts) });
-  }
-  return finish(env, message, id!, orgId, "sent", "WELCOME_EMAIL_SENT", `attempts=${claimed.attempts}`);
-}
-
-async function finish(
-  env: Bindings,
-  message: Message<OutboxMessage>,
-  id: string,
-  orgId: string,
-  status: "sent" | "failed",
-  event: "WELCOME_EMAIL_SENT" | "WELCOME_EMAIL_FAILED",
-  detail: string,
-) {
-  const now = isoNow();
-  await env.DB.batch([
-    env.DB.prepare(`UPDATE outbox SET status = ?, updated_at = ? WHERE id = ?`).bind(status, now, id),
-    auditStatement(env.DB, { event_type: event, actor: ACTOR, org_id: orgId, request_id: `outbox_${id}`, detail }, now),
-  ]);
-  message.ack();
-}
-
+/**
+ * One message batch costs two D1 round trips whatever its size: one batch claims every row and makes its token,
+ * one batch records every outcome. The emails in between go out concurrently.
+ */
 export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bindings) {
-  for (const message of batch.messages) {
+  const db = env.DB;
+  const now = Date.now();
+  const claimId = crypto.randomUUID();
+  const expiresAt = isoNow(now + TOKEN_TTL_MS);
+  const tokens = await Promise.all(batch.messages.map(() => newToken()));
+  const statements = batch.messages.flatMap((message, i) => {
+    const id = message.body?.outbox_id ?? "";
+    const userOf = `(SELECT json_extract(payload, '$.user_id') FROM outbox WHERE id = ? AND claim_id = ?)`;
+    return [
+      db
+        .prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claim_id = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING payload, attempts`)
+        .bind(claimId, isoNow(now), id),
+      // A new link retires every older one of this user; only for an owner with no password yet.
+      db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ${userOf} AND used_at IS NULL`).bind(isoNow(now), id, claimId),
+      db
+        .prepare(`INSERT INTO password_tokens (token_hash, user_id, created_at, expires_at) SELECT ?, id, ?, ? FROM users WHERE id = ${userOf} AND password_hash IS NULL`)
+        .bind(tokens[i].hash, isoNow(now), expiresAt, id, claimId),
+      db
+        .prepare(
+          `SELECT u.email, o.name, o.org_id FROM outbox x
+             JOIN users u ON u.id = json_extract(x.payload, '$.user_id')
+             JOIN organizations o ON o.org_id = json_extract(x.payload, '$.org_id')
+            WHERE x.id = ? AND x.claim_id = ?`,
+        )
+        .bind(id, claimId),
+    ];
+  });
+  let results: D1Result[];
+  try {
+    results = await db.batch(statements);
+  } catch (err) {
+    // D1 trouble: nothing was claimed; the queue redelivers (and the cron would find the rows anyway).
+    console.error(JSON.stringify({ level: "error", queue: "outbox", error: String(err) }));
+    for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
+    return;
+  }
+  const deliveries: Delivery[] = batch.messages.map((message, i) => ({
+    message,
+    id: message.body?.outbox_id ?? "",
+    claimed: results[i * 4].results[0] as Delivery["claimed"],
+    tokenMade: results[i * 4 + 2].meta.changes === 1,
+    recipient: results[i * 4 + 3].results[0] as Delivery["recipient"],
+    token: tokens[i].token,
+    expiresAt,
+  }));
+
+  const outcomes = await Promise.all(deliveries.map((d) => send(env, d)));
+  const finishedAt = isoNow();
+  const finish = outcomes.flatMap((o) => {
+    if (!o) return [];
+    const update = db.prepare(`UPDATE outbox SET status = ?, updated_at = ? WHERE id = ?`).bind(o.status, finishedAt, o.d.id);
+    if (o.status === "pending") return [update];
+    const event = o.status === "sent" ? "WELCOME_EMAIL_SENT" : "WELCOME_EMAIL_FAILED";
+    const orgId = o.d.recipient?.org_id ?? (JSON.parse(o.d.claimed!.payload) as { org_id: string }).org_id;
+    return [update, auditStatement(db, { event_type: event, actor: ACTOR, org_id: orgId, request_id: `outbox_${o.d.id}`, detail: o.detail }, finishedAt)];
+  });
+  if (finish.length) {
     try {
-      await deliver(env, message);
-    } catch (err) {
-      // D1 trouble: leave the row for the next delivery (or the cron), and let the queue retry the message.
-      console.error(JSON.stringify({ level: "error", outbox_id: message.body?.outbox_id, error: String(err) }));
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      await db.batch(finish);
+    } catch {
+      await db.batch(finish); // once more: the emails are out, so their rows should not stay in sending
     }
+  }
+  for (const [i, d] of deliveries.entries()) {
+    const o = outcomes[i];
+    if (o?.status === "pending") d.message.retry({ delaySeconds: retryDelaySeconds(d.claimed!.attempts) });
+    else d.message.ack();
+  }
+}
+
+type Outcome = { d: Delivery; status: "sent" | "failed" | "pending"; detail?: string } | null;
+
+/** Sends one claimed row's email; null when there was nothing to claim (sent, failed, or being sent). */
+async function send(env: Bindings, d: Delivery): Promise<Outcome> {
+  if (!d.claimed) return null;
+  if (!d.tokenMade || !d.recipient) return { d, status: "failed", detail: d.recipient ? "reason=password_already_set" : "reason=no_recipient" };
+  const link = `${env.PUBLIC_BASE_URL.replace(/\/+$/, "")}/set-password#token=${d.token}`;
+  try {
+    const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.expiresAt }, d.id);
+    await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), d.recipient.email, raw));
+    return { d, status: "sent", detail: `attempts=${d.claimed.attempts}` };
+  } catch (err) {
+    if (d.claimed.attempts >= MAX_SEND_ATTEMPTS) {
+      return { d, status: "failed", detail: `reason=send_failed attempts=${d.claimed.attempts} error=${err instanceof Error ? err.name : "error"}` };
+    }
+    return { d, status: "pending" };
   }
 }
 
