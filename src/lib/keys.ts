@@ -79,11 +79,15 @@ export async function sha256Hex(text: string): Promise<string> {
   return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
-/** Constant-time equality of two strings of any length: compare their SHA-256 digests. */
-export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(a)),
-    crypto.subtle.digest("SHA-256", encoder.encode(b)),
-  ]);
-  return crypto.subtle.timingSafeEqual(da, db);
+const secretDigests = new Map<string, Promise<ArrayBuffer>>();
+
+/**
+ * Constant-time equality of a presented string with a secret, of any lengths: compare their SHA-256 digests.
+ * The secret's digest is computed once per isolate.
+ */
+export async function timingSafeEqualStrings(presented: string, secret: string): Promise<boolean> {
+  let secretDigest = secretDigests.get(secret);
+  if (!secretDigest) secretDigests.set(secret, (secretDigest = crypto.subtle.digest("SHA-256", encoder.encode(secret))));
+  const [a, b] = await Promise.all([crypto.subtle.digest("SHA-256", encoder.encode(presented)), secretDigest]);
+  return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -53,9 +53,8 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
   const outboxId = ulid();
 
   const statements = [
-    q.insertPartnerOrg(db, org, now), // EXTERNAL_ID_TAKEN is checked before EMAIL_TAKEN
-    q.insertUser(db, body.email, now),
-    q.setOwner(db, org.orgId, body.email),
+    q.insertOwner(db, body.email, partnerId, body.externalId, now), // skipped when the externalId is taken…
+    q.insertPartnerOrg(db, org, body.email, now), // …so that this fails with EXTERNAL_ID_TAKEN first
     q.countPartnerOrg(db, partnerId),
     q.insertKey(db, org.orgId, client, clientHash, pepper.id, now),
     q.insertKey(db, org.orgId, server, serverHash, pepper.id, now),

@@ -20,22 +20,28 @@ export interface NewPartnerOrg {
   externalId: string;
 }
 
-export const insertPartnerOrg = (db: D1Database, o: NewPartnerOrg, now: string) =>
-  db
-    .prepare(
-      `INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, allowed_origins, partner_id, external_id,
-         created_at, updated_at)
-       VALUES (?, ?, ${SLUG_SQL}, ?, 'general', 'starter', '[]', ?, ?, ?, ?)`,
-    )
-    .bind(o.orgId, o.identifier, ...Array(7).fill(o.baseSlug), o.name, o.partnerId, o.externalId, now, now);
-
 const USER_ID_BY_EMAIL = `(SELECT id FROM users WHERE lower(email) = lower(?))`;
 
-export const insertUser = (db: D1Database, email: string, now: string) =>
-  db.prepare(`INSERT INTO users (email, created_at, updated_at) VALUES (?, ?, ?)`).bind(email, now, now);
+/**
+ * The owner, unless the partner already has this externalId: then the org insert after it fails on that, so a
+ * duplicate externalId is reported (400) before a taken email (409), as the partner API documents.
+ */
+export const insertOwner = (db: D1Database, email: string, partnerId: string, externalId: string, now: string) =>
+  db
+    .prepare(
+      `INSERT INTO users (email, created_at, updated_at) SELECT ?, ?, ?
+        WHERE NOT EXISTS (SELECT 1 FROM organizations WHERE partner_id = ? AND external_id = ?)`,
+    )
+    .bind(email, now, now, partnerId, externalId);
 
-export const setOwner = (db: D1Database, orgId: string, email: string) =>
-  db.prepare(`UPDATE organizations SET owner_user_id = ${USER_ID_BY_EMAIL} WHERE org_id = ?`).bind(email, orgId);
+export const insertPartnerOrg = (db: D1Database, o: NewPartnerOrg, ownerEmail: string, now: string) =>
+  db
+    .prepare(
+      `INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, allowed_origins, owner_user_id,
+         partner_id, external_id, created_at, updated_at)
+       VALUES (?, ?, ${SLUG_SQL}, ?, 'general', 'starter', '[]', ${USER_ID_BY_EMAIL}, ?, ?, ?, ?)`,
+    )
+    .bind(o.orgId, o.identifier, ...Array(7).fill(o.baseSlug), o.name, ownerEmail, o.partnerId, o.externalId, now, now);
 
 export const countPartnerOrg = (db: D1Database, partnerId: string) =>
   db.prepare(`UPDATE partners SET org_count = org_count + 1 WHERE partner_id = ?`).bind(partnerId);
