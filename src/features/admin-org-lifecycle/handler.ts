@@ -5,6 +5,7 @@ import { ApiError } from "../../lib/errors";
 import { type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import type { OrgStatus } from "../../lib/org-keys";
+import { decodeCursor, encodeCursor } from "../../lib/paging";
 import { isoNow } from "../../lib/time";
 import { usagePeriod } from "../../lib/usage-period";
 import { forgetOrg } from "../../verify/verify-key";
@@ -144,29 +145,16 @@ export const usageHandler: Handler<AppEnv> = async (c: AppContext) => {
   return c.json({ ...toUsage(row, period), ...envelope(c) });
 };
 
-const encodeCursor = (seq: number) => btoa(`u1:${seq}`).replace(/=+$/, "");
-function decodeCursor(cursor: string): number {
-  let text = "";
-  try {
-    text = atob(cursor);
-  } catch {
-    // reported below
-  }
-  const m = /^u1:(\d{1,15})$/.exec(text);
-  if (!m) throw new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [{ location: "query", field: "cursor", message: "Not a cursor from this API." }]);
-  return Number(m[1]);
-}
-
 /** Active orgs by seq (a keyset: the same cost per page at any depth), each with its period's count. */
 export const usageListHandler: Handler<AppEnv> = async (c: AppContext) => {
   const q = (c.req.valid as (t: "query") => { limit: number; cursor?: string; threshold_crossed?: "true" | "false" })("query");
   const period = usagePeriod();
-  const after = q.cursor ? decodeCursor(q.cursor) : 0;
+  const after = q.cursor ? decodeCursor("u1", q.cursor, 422) : 0;
   const { results } = await c.env.DB.prepare(`${USAGE_SELECT} WHERE o.status = 'active' AND o.seq > ? ORDER BY o.seq LIMIT ?`)
     .bind(period.startDay, after, q.limit + 1)
     .all<UsageRow>();
   const page = results.slice(0, q.limit);
-  const next = results.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null;
+  const next = results.length > q.limit ? encodeCursor("u1", page[page.length - 1].seq) : null;
   let usage = page.map((r) => toUsage(r, period));
   if (q.threshold_crossed) usage = usage.filter((u) => String(u.threshold_crossed) === q.threshold_crossed);
   return c.json({ results: usage, next, ...envelope(c) });

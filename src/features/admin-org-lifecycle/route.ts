@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody } from "../../lib/json-body";
 import { requireMasterKey } from "../../lib/master-key";
 import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/openapi";
+import { cursorParam, limitParam } from "../../lib/paging";
 import { ORG_ID_PATTERN } from "../orgs/model";
 import type { ResponseShape, Transition } from "./transitions";
 
@@ -91,13 +92,8 @@ export const usageListRoute = createRoute({
   middleware: [requireMasterKey("ORG_USAGE_READ")] as const,
   request: {
     query: z.object({
-      limit: z.coerce
-        .number({ error: "Must be an integer from 1 to 500." })
-        .int("Must be an integer from 1 to 500.")
-        .min(1, "Must be an integer from 1 to 500.")
-        .max(500, "Must be an integer from 1 to 500.")
-        .default(100),
-      cursor: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, "Not a cursor from this API.").optional(),
+      limit: limitParam(500, 100),
+      cursor: cursorParam.optional(),
       threshold_crossed: z.enum(["true", "false"]).optional().openapi({ description: "Only orgs at or over (true) or under (false) their limit." }),
     }),
   },

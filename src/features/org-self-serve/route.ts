@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { AUDIT_EVENT_TYPES } from "../../lib/audit";
 import { Envelope, errorResponses } from "../../lib/openapi";
 import { requireOrgKey } from "../../lib/org-key-auth";
+import { limitParam } from "../../lib/paging";
 
 const tags = ["Organization (API key)"];
 const security = [{ OrgApiKey: [] }];
@@ -72,12 +73,7 @@ export const auditLogRoute = createRoute({
         event_type: z.enum(AUDIT_EVENT_TYPES, { error: "Must be a known event type." }).optional(),
         since: isoInstant.optional().openapi({ description: "Inclusive.", example: "2026-11-01T00:00:00Z" }),
         until: isoInstant.optional().openapi({ description: "Exclusive.", example: "2026-12-01T00:00:00Z" }),
-        limit: z.coerce
-          .number({ error: "Must be an integer from 1 to 500." })
-          .int("Must be an integer from 1 to 500.")
-          .min(1, "Must be an integer from 1 to 500.")
-          .max(500, "Must be an integer from 1 to 500.")
-          .default(100),
+        limit: limitParam(500, 100),
       })
       .refine((q) => !q.since || !q.until || q.since < q.until, { message: "since must be before until.", path: ["since"] }),
   },

@@ -6,6 +6,7 @@ import { ApiError } from "../../lib/errors";
 import { ulid } from "../../lib/ids";
 import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys";
+import { decodeCursor, encodeCursor } from "../../lib/paging";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
@@ -103,33 +104,15 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
   return c.json(toPartnerOrganization(row, { client, server }), 201);
 };
 
-const encodeCursor = (seq: number) => btoa(`v1:${seq}`).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-
-function decodeCursor(cursor: string): number {
-  let text = "";
-  try {
-    text = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
-  } catch {
-    // fall through to the error below
-  }
-  const m = /^v1:(\d{1,15})$/.exec(text);
-  if (!m) {
-    throw new ApiError(400, "VALIDATION_FAILED", "The request is not valid.", [
-      { location: "query", field: "cursor", message: "Not a cursor from this API." },
-    ]);
-  }
-  return Number(m[1]);
-}
-
 export const list: RouteHandler<typeof listRoute, AppEnv> = async (c) => {
   const { external_id: externalId, limit, cursor } = c.req.valid("query");
   const [page, total] = await q.listPage(c.env.DB, c.get("partner").partner_id, {
     externalId,
     limit,
-    beforeSeq: cursor === undefined ? undefined : decodeCursor(cursor),
+    beforeSeq: cursor === undefined ? undefined : decodeCursor("v1", cursor, 400),
   });
   const rows = page.results.slice(0, limit);
-  const next = page.results.length > limit ? encodeCursor(rows[rows.length - 1].seq) : null;
+  const next = page.results.length > limit ? encodeCursor("v1", rows[rows.length - 1].seq) : null;
   return c.json({ results: rows.map((r) => toPartnerOrganization(r)), count: total.results[0]?.n ?? 0, next }, 200);
 };
 

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody } from "../../lib/json-body";
 import { errorResponses } from "../../lib/openapi";
+import { cursorParam, limitParam } from "../../lib/paging";
 import { requirePartnerKey } from "../../lib/partner-auth";
 
 const tags = ["Partner"];
@@ -90,11 +91,6 @@ export const provisionRoute = createRoute({
   },
 });
 
-const Cursor = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,40}$/, "Not a cursor from this API.")
-  .openapi({ description: "The `next` value of the previous page." });
-
 export const listRoute = createRoute({
   method: "get",
   path: BASE,
@@ -106,13 +102,8 @@ export const listRoute = createRoute({
   request: {
     query: z.object({
       external_id: z.string().max(128).optional().openapi({ example: "acme-corp" }),
-      limit: z.coerce
-        .number({ error: "Must be an integer from 1 to 100." })
-        .int("Must be an integer from 1 to 100.")
-        .min(1, "Must be an integer from 1 to 100.")
-        .max(100, "Must be an integer from 1 to 100.")
-        .default(100),
-      cursor: Cursor.optional(),
+      limit: limitParam(100, 100),
+      cursor: cursorParam.optional(),
     }),
   },
   responses: {
