@@ -222,6 +222,17 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
     );
   });
 
+  it("regression: a name that looks like a key is an ordinary name (the suite found these answering 500)", async () => {
+    for (const name of [`ck_live_${"A".repeat(26)}`, `kvqp_${"B".repeat(26)}`]) {
+      const body = JSON.stringify({ org_id: `org_lookalike_${name.length}${name[0]}`, name, domain: "general", tier: "starter", allowed_origins: "https://a.example.com" });
+      const headers = json({ "x-api-key": MASTER.ORG_CREATE, "idempotency-key": `lookalike-${name}` });
+      expect(await probe("/v1/admin/org/create", { method: "POST", headers, body })).toBe(201);
+      expect(await probe("/v1/admin/org/create", { method: "POST", headers, body })).toBe(201); // the replay
+      const partner = { method: "POST", headers: json({ "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": `lookalike-p-${name}` }), body: JSON.stringify({ name }) };
+      expect(await probe("/v1/admin/partners", partner)).toBe(201);
+    }
+  });
+
   it(`ran at least 10,000 cases, and polluted no prototype`, () => {
     expect(cases).toBeGreaterThanOrEqual(10_000);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();

@@ -45,7 +45,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
           now,
         ),
       ],
-      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), status: 201, response: stored },
+      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), status: 201, response: stored, minted: [key.plaintext] },
       { already_provisioned: true, ...envelope(c) },
     );
   } catch (err) {

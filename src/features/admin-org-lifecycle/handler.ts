@@ -84,6 +84,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
       key: idempotencyKey,
       fingerprint: orgId,
       status: 200,
+      minted: key ? [key.plaintext] : [],
       guard: { sql: `EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND status IN (${inList([...t.from, ...t.noop])}))`, binds: [orgId] },
       response: key
         ? { rotated: true, org_id: orgId, prefix: key.prefix, rotated_at: now }

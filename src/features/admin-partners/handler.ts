@@ -28,7 +28,7 @@ export const createPartner: RouteHandler<typeof createPartnerRoute, AppEnv> = as
       q.insertPartnerKey(db, partnerId, await pepper.hash(key.plaintext), pepper.id, key.prefix, now),
       auditStatement(db, { event_type: "PARTNER_CREATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now),
     ],
-    { endpoint: "POST /v1/admin/partners", key: c.req.valid("header")["Idempotency-Key"], fingerprint: await fingerprint({ name }), status: 201, response: stored },
+    { endpoint: "POST /v1/admin/partners", key: c.req.valid("header")["Idempotency-Key"], fingerprint: await fingerprint({ name }), status: 201, response: stored, minted: [key.plaintext] },
     envelope(c),
   );
   if (outcome.replay) return outcome.replay as never;
@@ -57,7 +57,7 @@ export const rotatePartnerKey: RouteHandler<typeof rotatePartnerKeyRoute, AppEnv
       auditStatement(db, { event_type: "PARTNER_KEY_ROTATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, active),
       q.selectPartnerState(db, partnerId),
     ],
-    { endpoint: "POST /v1/admin/partners/{partner_id}/rotate-key", key: c.req.valid("header")["Idempotency-Key"], fingerprint: partnerId, status: 200, response: stored, guard: active },
+    { endpoint: "POST /v1/admin/partners/{partner_id}/rotate-key", key: c.req.valid("header")["Idempotency-Key"], fingerprint: partnerId, status: 200, response: stored, guard: active, minted: [key.plaintext] },
     envelope(c),
   );
   if (outcome.replay) return outcome.replay as never;

@@ -156,6 +156,7 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
           fingerprint: row.identifier,
           status: 200,
           response: toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }),
+          minted: [client.plaintext, server.plaintext],
         }
       : undefined,
   );
