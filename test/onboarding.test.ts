@@ -192,7 +192,7 @@ describe("set-password", () => {
     const password = "correct horse battery staple";
     const res = await setPassword({ token, password });
     expect(res.status).toBe(200);
-    expect(await res.json<any>()).toEqual({ password_set: true });
+    expect(await res.json<any>()).toMatchObject({ password_set: true, request_id: expect.stringMatching(/^req_/) });
     const user = await env.DB.prepare("SELECT password_hash, password_set_at FROM users WHERE id = ?").bind(org.userId).first<any>();
     const [scheme, iterations, salt, hash] = user.password_hash.split("$");
     expect([scheme, iterations]).toEqual(["pbkdf2-sha256", "100000"]);

@@ -1,7 +1,7 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Handler } from "hono";
 import { auditStatement } from "../../lib/audit";
-import type { AppEnv } from "../../lib/context";
+import { type AppEnv, envelope } from "../../lib/context";
 import { ApiError } from "../../lib/errors";
 import { ulid } from "../../lib/ids";
 import { isoNow } from "../../lib/time";
@@ -28,7 +28,7 @@ async function usableToken(db: D1Database, tokenHash: string): Promise<TokenRow>
 
 export const checkToken: RouteHandler<typeof checkTokenRoute, AppEnv> = async (c) => {
   const row = await usableToken(c.env.DB, await hashToken(c.req.valid("json").token));
-  return c.json({ valid: true as const, expires_at: row.expires_at }, 200);
+  return c.json({ valid: true as const, expires_at: row.expires_at, ...envelope(c) }, 200);
 };
 
 export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async (c) => {
@@ -57,7 +57,7 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
       .bind(`user:${row.user_id}`, row.user_id, requestId, c.req.header("cf-connecting-ip") ?? null, now, ...consumedByUs.binds),
   ]);
   if (consumed.meta.changes !== 1) throw new ApiError(410, "TOKEN_USED", "This link has already been used."); // lost a race
-  return c.json({ password_set: true as const }, 200);
+  return c.json({ password_set: true as const, ...envelope(c) }, 200);
 };
 
 export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = async (c) => {

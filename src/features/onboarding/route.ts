@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody } from "../../lib/json-body";
-import { errorResponses } from "../../lib/openapi";
+import { Envelope, errorResponses } from "../../lib/openapi";
 import { requirePartnerKey } from "../../lib/partner-auth";
 import { PASSWORD_MAX, PASSWORD_MIN } from "./crypto";
 
@@ -24,7 +24,7 @@ export const checkTokenRoute = createRoute({
   middleware: jsonBody,
   request: { body: { required: true, content: { "application/json": { schema: z.object({ token: Token }) } } } },
   responses: {
-    200: { description: "The link can be used.", content: { "application/json": { schema: z.object({ valid: z.literal(true), expires_at: z.string() }) } } },
+    200: { description: "The link can be used.", content: { "application/json": { schema: z.object({ valid: z.literal(true), expires_at: z.string(), ...Envelope }) } } },
     ...tokenErrors,
   },
 });
@@ -55,7 +55,7 @@ export const setPasswordRoute = createRoute({
     },
   },
   responses: {
-    200: { description: "The password is set; the link is used up.", content: { "application/json": { schema: z.object({ password_set: z.literal(true) }) } } },
+    200: { description: "The password is set; the link is used up.", content: { "application/json": { schema: z.object({ password_set: z.literal(true), ...Envelope }) } } },
     ...tokenErrors,
   },
 });
