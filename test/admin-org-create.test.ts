@@ -460,3 +460,30 @@ describe("no plaintext key anywhere in D1", () => {
     expect(dump).not.toContain(env.API_KEY_PEPPER);
   });
 });
+
+describe("409 IDEMPOTENCY_KEY_IN_USE", () => {
+  it("when a key's row vanishes between the failed batch and the read (expired and swept in between)", async () => {
+    // D1 as it would look in that instant: the batch fails on the idempotency row's primary key, the read finds no row.
+    const vanishing = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "batch") return async () => {
+          throw new Error("D1_ERROR: UNIQUE constraint failed: idempotency_keys.endpoint, idempotency_keys.idempotency_key: SQLITE_CONSTRAINT");
+        };
+        if (prop === "prepare") return (sql: string) => {
+          const stmt = target.prepare(sql);
+          if (!sql.includes("FROM idempotency_keys")) return stmt;
+          return { bind: () => ({ first: async () => null }) };
+        };
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const res = await callWithEnv({ DB: vanishing as D1Database }, PATH, {
+      headers: { "x-api-key": MASTER.ORG_CREATE, "idempotency-key": uniq() },
+      json: orgBody(),
+    });
+    expect(res.status).toBe(409);
+    const json = await res.json<any>();
+    expect(json).toMatchObject({ error: "IDEMPOTENCY_KEY_IN_USE", message: expect.stringContaining("retry") });
+  });
+});
