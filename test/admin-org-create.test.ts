@@ -12,15 +12,10 @@ import {
   PLAINTEXT_KEY_PATTERN,
   uniq,
 } from "./helpers";
+import { hmacHex } from "./crypto";
 
 const PATH = "/v1/admin/org/create";
 
-async function hmacHex(secret: string, text: string) {
-  const enc = new TextEncoder();
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const sig = await crypto.subtle.sign("HMAC", key, enc.encode(text));
-  return [...new Uint8Array(sig)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 describe("POST /v1/admin/org/create: success", () => {
   it("creates the org and returns its key once, with request id and timestamp", async () => {

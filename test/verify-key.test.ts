@@ -4,14 +4,10 @@ import { describe, expect, it, vi } from "vitest";
 import { verifyKey, VERIFY_CACHE_TTL_MS } from "../src/verify/verify-key";
 import { flushUsage } from "../src/verify/usage";
 import { act, asOrg, call, countingDb, createPartner, makeOrg, provision, provisionBody, SCOPE_KEYS } from "./helpers";
+import { hmacHex } from "./crypto";
 
 const rpc = exports.KeyVerifier;
 
-async function hmacHex(secret: string, text: string) {
-  const enc = new TextEncoder();
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return [...new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(text)))].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** verifyKey with chosen bindings, its waitUntil work drained. */
 async function verifyWith(bindings: Partial<Env> & Record<string, unknown>, key: unknown, options?: { origin?: string }) {

@@ -9,6 +9,7 @@ import customerCreated from "./fixtures/customer.created.json";
 import subscriptionDeleted from "./fixtures/customer.subscription.deleted.json";
 import invoicePaid from "./fixtures/invoice.paid.json";
 import paymentFailed from "./fixtures/invoice.payment_failed.json";
+export { hmacHex } from "../../test/crypto";
 
 export const FIXTURES = {
   "checkout.session.completed": checkout,
@@ -88,8 +89,3 @@ export const org = (orgId: string) =>
 export const liveKeyHashes = async (orgId: string) =>
   (await env.SERVICE_DB.prepare("SELECT key_hash FROM api_keys WHERE org_id = ? AND revoked_at IS NULL").bind(orgId).all<{ key_hash: string }>()).results.map((r) => r.key_hash);
 
-export async function hmacHex(secret: string, text: string) {
-  const enc = new TextEncoder();
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return [...new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(text)))].map((b) => b.toString(16).padStart(2, "0")).join("");
-}

@@ -8,7 +8,8 @@ import { fingerprint, runIdempotentBatch } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
-import { insertOrg, insertOrgKey } from "./queries";
+import { insertOrgKey } from "../orgs/queries";
+import { insertOrg } from "./queries";
 import type { orgCreateRoute } from "./route";
 
 const ENDPOINT = "POST /v1/admin/org/create";

@@ -1,5 +1,4 @@
 // SQL for creating an organization with its first key. Statements only: the handler batches them.
-import type { MintedKey } from "../../lib/keys";
 
 export interface NewOrg {
   org_id: string;
@@ -35,19 +34,4 @@ export function insertOrg(db: D1Database, org: NewOrg, now: string): D1PreparedS
       now,
       now,
     );
-}
-
-export function insertOrgKey(
-  db: D1Database,
-  orgId: string,
-  key: MintedKey,
-  hash: string,
-  pepperId: string,
-  now: string,
-): D1PreparedStatement {
-  return db
-    .prepare(
-      `INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-    )
-    .bind(hash, pepperId, key.type, key.prefix, orgId, now);
 }

@@ -10,6 +10,7 @@ import { isoNow } from "../../lib/time";
 import { usagePeriod } from "../../lib/usage-period";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING, TIER_LIMITS, type Tier } from "../orgs/model";
+import { insertOrgKey } from "../orgs/queries";
 import type { Transition } from "./transitions";
 
 const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
@@ -60,11 +61,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
       );
     }
     if (key && pepper) {
-      statements.push(
-        db
-          .prepare(`INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) SELECT ?, ?, 'ck_live', ?, ?, ? WHERE ${changedByUs.sql}`)
-          .bind(await pepper.hash(key.plaintext), pepper.id, key.prefix, orgId, now, ...changedByUs.binds),
-      );
+      statements.push(insertOrgKey(db, orgId, key, await pepper.hash(key.plaintext), pepper.id, now, changedByUs));
     }
     statements.push(
       auditStatement(

@@ -6,6 +6,7 @@ import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
+import { insertOrgKey } from "../orgs/queries";
 import type { auditLogRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
 const revokeKey = (db: D1Database, keyId: number, now: string) =>
@@ -21,9 +22,7 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
   // with one key exactly one mints, so exactly one key stays live; the others find their key revoked (401).
   const [, minted] = await db.batch([
     revokeKey(db, me.key_id, now),
-    db
-      .prepare(`INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1`)
-      .bind(await pepper.hash(key.plaintext), pepper.id, key.type, key.prefix, me.org_id, now),
+    insertOrgKey(db, me.org_id, key, await pepper.hash(key.plaintext), pepper.id, now, { sql: "changes() = 1", binds: [] }),
     auditStatement(
       db,
       { event_type: "KEY_ROTATED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: KEY_TYPES[key.type] + key.prefix, request_id: c.get("requestId"), detail: `old_key=${me.key_prefix}` },

@@ -10,6 +10,7 @@ import { decodeCursor, encodeCursor } from "../../lib/paging";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
+import { insertOrgKey } from "../orgs/queries";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
 import { baseSlug } from "./slug";
@@ -57,8 +58,8 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     q.insertOwner(db, body.email, partnerId, body.externalId, now), // skipped when the externalId is taken…
     q.insertPartnerOrg(db, org, body.email, now), // …so that this fails with EXTERNAL_ID_TAKEN first
     q.countPartnerOrg(db, partnerId),
-    q.insertKey(db, org.orgId, client, clientHash, pepper.id, now),
-    q.insertKey(db, org.orgId, server, serverHash, pepper.id, now),
+    insertOrgKey(db, org.orgId, client, clientHash, pepper.id, now),
+    insertOrgKey(db, org.orgId, server, serverHash, pepper.id, now),
     auditStatement(db, { event_type: "ORG_PROVISIONED", actor, org_id: org.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
     auditStatement(db, { event_type: "USER_CREATED", actor, org_id: org.orgId, request_id: requestId, detail: "role=owner" }, now),
     q.insertWelcomeEmail(db, outboxId, org.orgId, body.email, now),
@@ -145,8 +146,8 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
     c,
     [
       q.revokeOrgKeys(db, row.org_id, now),
-      q.insertKey(db, row.org_id, client, clientHash, pepper.id, now),
-      q.insertKey(db, row.org_id, server, serverHash, pepper.id, now),
+      insertOrgKey(db, row.org_id, client, clientHash, pepper.id, now),
+      insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now),
       auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: c.get("requestId"), detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
     ],
     idempotencyKey

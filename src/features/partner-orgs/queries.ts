@@ -1,5 +1,4 @@
 // SQL for partner organizations. Statements only; handlers batch them.
-import type { MintedKey } from "../../lib/keys";
 
 /**
  * The slug, allocated inside the INSERT: the base if free, else base-N with N one past the largest numeric suffix
@@ -45,11 +44,6 @@ export const insertPartnerOrg = (db: D1Database, o: NewPartnerOrg, ownerEmail: s
 
 export const countPartnerOrg = (db: D1Database, partnerId: string) =>
   db.prepare(`UPDATE partners SET org_count = org_count + 1 WHERE partner_id = ?`).bind(partnerId);
-
-export const insertKey = (db: D1Database, orgId: string, key: MintedKey, hash: string, pepperId: string, now: string) =>
-  db
-    .prepare(`INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
-    .bind(hash, pepperId, key.type, key.prefix, orgId, now);
 
 export const revokeOrgKeys = (db: D1Database, orgId: string, now: string) =>
   db

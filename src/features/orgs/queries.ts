@@ -1,0 +1,21 @@
+// SQL shared by every feature that mints an org key.
+import type { MintedKey } from "../../lib/keys";
+import type { SqlExpression } from "../../lib/idempotency";
+
+/**
+ * Stores an org key's hash. With `where`, the row is written only when that SQL condition holds in the batch
+ * (e.g. "this request made the state change", or `changes() = 1` right after revoking the old key).
+ */
+export function insertOrgKey(
+  db: D1Database,
+  orgId: string,
+  key: MintedKey,
+  hash: string,
+  pepperId: string,
+  now: string,
+  where: SqlExpression = { sql: "1", binds: [] },
+): D1PreparedStatement {
+  return db
+    .prepare(`INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE ${where.sql}`)
+    .bind(hash, pepperId, key.type, key.prefix, orgId, now, ...where.binds);
+}
