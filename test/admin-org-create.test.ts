@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   call,
   callWithEnv,
@@ -433,8 +433,12 @@ describe("POST /v1/admin/org/create: D1 round trips", () => {
   });
 });
 
-describe("no plaintext key anywhere in D1", () => {
+describe("no plaintext key anywhere in D1 or the logs", () => {
   it("after creates, replays, conflicts and auth failures", async () => {
+    const logged: string[] = [];
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
+    }
     const plaintexts: string[] = [];
     for (let i = 0; i < 5; i++) {
       const body = orgBody();
@@ -453,6 +457,10 @@ describe("no plaintext key anywhere in D1", () => {
     expect(dump).not.toMatch(PLAINTEXT_KEY_PATTERN);
     expect(dump).not.toContain(MASTER.ORG_CREATE);
     expect(dump).not.toContain(env.API_KEY_PEPPER);
+    const logs = logged.join("\n");
+    expect(logs).not.toMatch(PLAINTEXT_KEY_PATTERN);
+    expect(logs).not.toContain(MASTER.ORG_CREATE);
+    vi.restoreAllMocks();
   });
 });
 

@@ -30,6 +30,8 @@ describe("signature", () => {
 describe("checkout.session.completed", () => {
   it("creates the org once and emails its key once to the customer, even when Stripe delivers it twice", async () => {
     const sent = spyEmail();
+    const logged: string[] = [];
+    vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
     const orgId = newOrgId();
     const event = eventFor("checkout.session.completed", orgId);
     const first = await deliver(event);
@@ -47,6 +49,8 @@ describe("checkout.session.completed", () => {
     expect(await liveKeyHashes(orgId)).toEqual([await hmacHex(env.API_KEY_PEPPER, key)]);
     const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(event.id).first<any>();
     expect(idem.n).toBe(1);
+    expect(logged.some((l) => l.includes("org_created"))).toBe(true);
+    expect(logged.join("\n")).not.toContain(key); // the key goes to the customer's email, nowhere else
   });
 
   it("invalid metadata: the service's 422 is logged and acknowledged, nothing is created or sent", async () => {
