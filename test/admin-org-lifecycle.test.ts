@@ -40,7 +40,8 @@ describe("state transitions", () => {
           expect(await orgStatus(org.org_id)).toBe(from);
           expect(await liveKeys(org.org_id)).toBe(keysBefore);
           expect(await countRows("audit_log", "org_id = ?", org.org_id)).toBe(auditBefore);
-          expect(await countRows("idempotency_keys", "idempotency_key = ?", idem)).toBe(0);
+          // The refusal is the key's result: recorded, and replayed as is (contract §4).
+          expect(await countRows("idempotency_keys", "idempotency_key = ? AND status_code = 409", idem)).toBe(1);
           return;
         }
         expect(res.status).toBe(200);
@@ -176,7 +177,7 @@ describe("request checks", () => {
       const notFound = await act(action, unknown, { idem });
       expect(notFound.status).toBe(404);
       expect((await notFound.json<any>()).error).toBe("NOT_FOUND");
-      expect(await countRows("idempotency_keys", "idempotency_key = ?", idem)).toBe(0);
+      expect(await countRows("idempotency_keys", "idempotency_key = ? AND status_code = 404", idem)).toBe(1);
       expect(await orgStatus(org.org_id)).toBe("active");
     });
   }

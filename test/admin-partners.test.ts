@@ -90,12 +90,13 @@ describe("POST /v1/admin/partners/{partner_id}/rotate-key", () => {
     expect(await dumpDatabase()).not.toContain(json.partner_key);
   });
 
-  it("404 for an unknown partner (nothing recorded), 422 for a malformed id", async () => {
+  it("404 for an unknown partner (recorded as the key's result, nothing else written), 422 for a malformed id", async () => {
     const idem = uniq();
     const res = await admin(`/v1/admin/partners/ptn_${"0".repeat(26)}/rotate-key`, { idem });
     expect(res.status).toBe(404);
     expect((await res.json<any>()).error).toBe("NOT_FOUND");
-    expect(await countRows("idempotency_keys", "idempotency_key = ?", idem)).toBe(0);
+    expect(await countRows("idempotency_keys", "idempotency_key = ? AND status_code = 404", idem)).toBe(1);
+    expect(await countRows("api_keys", "partner_id = ?", `ptn_${"0".repeat(26)}`)).toBe(0);
     const bad = await admin(`/v1/admin/partners/not-a-partner/rotate-key`);
     expect(bad.status).toBe(422);
     expect((await bad.json<any>()).details[0]).toMatchObject({ location: "path", field: "partner_id" });

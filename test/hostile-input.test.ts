@@ -7,9 +7,15 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { call, createPartner, makeOrg, MASTER, PARTNER_ORGS, provision, provisionBody, SCOPE_KEYS } from "./helpers";
 
 // The tables requests write (password_tokens and usage_daily are written by queue consumers, in the background).
-const TABLES = ["organizations", "api_keys", "users", "partners", "outbox", "idempotency_keys"];
+// A refusal (404, 409) after validation is an Idempotency-Key's final result and is recorded as such (contract §4):
+// idempotency rows are counted by success here, and a refusal's own row is checked to hold that refusal.
+const TABLES = ["organizations", "api_keys", "users", "partners", "outbox"];
 const counts = async () =>
-  JSON.stringify(await env.DB.prepare(`SELECT ${TABLES.map((t) => `(SELECT COUNT(*) FROM ${t}) AS ${t}`).join(", ")}`).first());
+  JSON.stringify(
+    await env.DB.prepare(
+      `SELECT ${TABLES.map((t) => `(SELECT COUNT(*) FROM ${t}) AS ${t}`).join(", ")}, (SELECT COUNT(*) FROM idempotency_keys WHERE status_code < 400) AS idempotency_keys`,
+    ).first(),
+  );
 
 const LEAK = /\bat [\w.<>]+ \(|\n\s+at |D1_ERROR|SQLITE|TypeError|ReferenceError|SyntaxError: |undefined is not|stack/;
 
@@ -25,6 +31,11 @@ async function probe(path: string, init: { method: string; headers?: Record<stri
   expect(text).not.toMatch(LEAK);
   if (res.status >= 400) {
     expect(await counts(), `${init.method} ${path} wrote on a ${res.status}`).toBe(before);
+    const idem = Object.entries(init.headers ?? {}).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
+    if (idem) {
+      const { results } = await env.DB.prepare("SELECT status_code FROM idempotency_keys WHERE idempotency_key = ?").bind(idem).all<{ status_code: number }>();
+      for (const r of results) expect([200, 201, res.status]).toContain(r.status_code);
+    }
     if (text) expect(() => JSON.parse(text)).not.toThrow();
   }
   return res.status;

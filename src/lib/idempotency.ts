@@ -1,8 +1,12 @@
-// Idempotency: one row per (endpoint, key), written in the same DB.batch() as the change it guards, so a row
-// exists exactly when the change committed. A first request is ONE round trip: the batch itself, with the row's
-// insert first. A duplicate fails on the row's primary key, which rolls its whole batch back; we then read the
-// row and replay it (two round trips), or refuse a different body with 422.
-import type { AppContext } from "./context";
+// Idempotency: one row per (endpoint, key), written in the same DB.batch() as the change it guards, so a row exists
+// exactly when the change committed. The row's INSERT comes first in the batch and is unconditional: a key already
+// used fails on the primary key, which rolls the whole batch back (nothing of the second request is written, and
+// the first row is never touched). We then read the row and replay it (two round trips), or refuse a different
+// request with 422. A first request is ONE round trip: the batch itself.
+//
+// A key's first result is final (contract §4): the stored result is whatever the batch decided — a success, or a
+// refusal such as 404 or 409 — and a replay returns it whatever happened to the target since.
+import { type AppContext, envelope } from "./context";
 import { uniqueViolation } from "./d1";
 import { ApiError } from "./errors";
 import { sha256Hex } from "./keys";
@@ -33,29 +37,44 @@ export interface SqlExpression {
   binds: unknown[];
 }
 
+/** A response to store: its status and its body without any plaintext key. */
+export interface StoredResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A result only known once the batch's statements ran (a generated slug, "did this request change the org, or was
+ * it refused?"): a SELECT that always yields exactly one row with the columns `status` (an HTTP status) and `body`
+ * (JSON text), evaluated at the end of the same batch.
+ */
+export interface SqlResult {
+  select: string;
+  binds: unknown[];
+}
+
 export interface Idempotency {
   endpoint: string;
   key: string;
+  /** What makes two requests "the same": the canonical body, and the target (path parameter) where there is one. */
   fingerprint: string;
-  status: number;
-  /**
-   * The response to cache, without any plaintext key (checked). A SqlExpression when parts of it are only known
-   * once the batch ran (a generated slug, a user id): it is evaluated at the end of the same batch.
-   */
-  response: Record<string, unknown> | SqlExpression;
-  /** Only record the key when this SQL condition holds (e.g. the target exists), so a 404 caches nothing. */
-  guard?: SqlExpression;
-  /** The plaintext keys this request minted: the cached response is checked not to hold any of them. */
+  result: StoredResult | SqlResult;
+  /** The plaintext keys this request minted: a stored result is checked not to hold any of them. */
   minted?: string[];
 }
 
-export type BatchOutcome = { replay: Response; results?: never } | { replay?: never; results: D1Result[] };
+export type BatchOutcome =
+  | { replay: Response; results?: never; stored?: never }
+  | { replay?: never; results: D1Result[]; stored: StoredResult | null };
+
+const isSqlResult = (r: StoredResult | SqlResult): r is SqlResult => "select" in r;
 
 /**
  * Runs `statements` as one batch, guarded by the idempotency row when there is one. Returns the statements'
- * results (the idempotency statements are not among them), or the replay response for a key already used;
- * `replayExtras` are added to a replayed body (the operator API's request_id and timestamp, for instance).
- * Any other constraint error is rethrown for the caller to map.
+ * results (the idempotency statements are not among them) and the result stored for the key, or the replay
+ * response for a key already used. `replayExtras` are added to a replayed success body (the operator API's
+ * request_id and timestamp, for instance); a replayed error always gets the envelope. Any other constraint error
+ * is rethrown for the caller to map (and stores nothing: the batch rolled back).
  */
 export async function runIdempotentBatch(
   c: AppContext,
@@ -64,37 +83,50 @@ export async function runIdempotentBatch(
   replayExtras: Record<string, unknown> = {},
 ): Promise<BatchOutcome> {
   const db = c.env.DB;
-  if (!idem) return { results: await db.batch(statements) };
+  if (!idem) return { results: await db.batch(statements), stored: null };
 
-  const isSqlResponse = "sql" in idem.response && typeof idem.response.sql === "string";
-  const stored = isSqlResponse ? "" : JSON.stringify(idem.response);
+  const fixed = isSqlResult(idem.result) ? null : idem.result;
+  const stored = fixed ? JSON.stringify(fixed.body) : "";
   // A safety net for the code, not the caller: a name may look like a key, but no minted key may be cached.
   if (idem.minted?.some((k) => stored.includes(k))) throw new Error("refusing to cache a response that holds a plaintext key");
   const now = Date.now();
-  const guard = idem.guard ?? { sql: "1", binds: [] };
-  const insertRow = db
-    .prepare(
-      `INSERT INTO idempotency_keys (endpoint, idempotency_key, fingerprint, status_code, response, created_at, expires_at)
-       SELECT ?, ?, ?, ?, ?, ?, ? WHERE ${guard.sql}`,
-    )
-    .bind(idem.endpoint, idem.key, idem.fingerprint, idem.status, stored, isoNow(now), isoNow(now + IDEMPOTENCY_TTL_MS), ...guard.binds);
-  const batch = [insertRow, ...statements];
-  if (isSqlResponse) {
-    const expr = idem.response as SqlExpression;
+  const batch = [
+    db
+      .prepare(
+        `INSERT INTO idempotency_keys (endpoint, idempotency_key, fingerprint, status_code, response, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(idem.endpoint, idem.key, idem.fingerprint, fixed?.status ?? 0, stored, isoNow(now), isoNow(now + IDEMPOTENCY_TTL_MS)),
+    ...statements,
+  ];
+  if (!fixed) {
+    const { select, binds } = idem.result as SqlResult;
+    // The row was inserted by this batch (a duplicate would have failed above), so this only ever fills our own row.
     batch.push(
       db
-        .prepare(`UPDATE idempotency_keys SET response = (${expr.sql}) WHERE endpoint = ? AND idempotency_key = ?`)
-        .bind(...expr.binds, idem.endpoint, idem.key),
+        .prepare(
+          `UPDATE idempotency_keys SET (status_code, response) = (SELECT status, body FROM (${select}))
+            WHERE endpoint = ? AND idempotency_key = ? RETURNING status_code, response`,
+        )
+        .bind(...binds, idem.endpoint, idem.key),
     );
   }
+  let results: D1Result[];
   try {
-    const results = await db.batch(batch);
-    return { results: results.slice(1, 1 + statements.length) };
+    results = await db.batch(batch);
   } catch (err) {
     if (!uniqueViolation(err)?.startsWith("idempotency_keys.")) throw err;
+    return { replay: await replay(c, idem, replayExtras) };
   }
-  const row = await db
-    .prepare(`SELECT fingerprint, status_code, response FROM idempotency_keys WHERE endpoint = ? AND idempotency_key = ?`)
+  const filled = fixed ? null : (results.at(-1)!.results[0] as { status_code: number; response: string });
+  return {
+    results: results.slice(1, 1 + statements.length),
+    stored: fixed ?? { status: filled!.status_code, body: JSON.parse(filled!.response) as Record<string, unknown> },
+  };
+}
+
+async function replay(c: AppContext, idem: Idempotency, replayExtras: Record<string, unknown>): Promise<Response> {
+  const row = await c.env.DB.prepare(`SELECT fingerprint, status_code, response FROM idempotency_keys WHERE endpoint = ? AND idempotency_key = ?`)
     .bind(idem.endpoint, idem.key)
     .first<{ fingerprint: string; status_code: number; response: string }>();
   if (!row) {
@@ -102,8 +134,13 @@ export async function runIdempotentBatch(
     throw new ApiError(409, "IDEMPOTENCY_KEY_IN_USE", "This Idempotency-Key is being processed; retry.");
   }
   if (row.fingerprint !== idem.fingerprint) {
-    throw new ApiError(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with a different request body.");
+    throw new ApiError(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with a different request or target.");
   }
-  const body = { ...(JSON.parse(row.response) as Record<string, unknown>), ...replayExtras };
-  return { replay: c.json(body, row.status_code as 200, { "Idempotent-Replayed": "true" }) };
+  const extras = row.status_code >= 400 ? envelope(c) : replayExtras;
+  const body = { ...(JSON.parse(row.response) as Record<string, unknown>), ...extras };
+  return c.json(body, row.status_code as 200, { "Idempotent-Replayed": "true" });
 }
+
+/** The answer for a stored result: the body as stored, plus `extras` (the envelope, or the plaintext keys). */
+export const answer = (c: AppContext, stored: StoredResult, extras: Record<string, unknown>) =>
+  c.json({ ...stored.body, ...(stored.status >= 400 ? envelope(c) : extras) }, stored.status as 200);

@@ -46,7 +46,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
           now,
         ),
       ],
-      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), status: 201, response: stored, minted: [key.plaintext] },
+      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), result: { status: 201, body: stored }, minted: [key.plaintext] },
       { already_provisioned: true, ...envelope(c) },
     );
   } catch (err) {

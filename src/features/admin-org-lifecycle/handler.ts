@@ -2,7 +2,7 @@ import type { Handler } from "hono";
 import { auditStatement } from "../../lib/audit";
 import { type AppContext, type AppEnv, envelope } from "../../lib/context";
 import { ApiError } from "../../lib/errors";
-import { type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
+import { answer, runIdempotentBatch, type SqlExpression, type SqlResult } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import type { OrgStatus } from "../../lib/org-keys";
 import { decodeCursor, encodeCursor } from "../../lib/paging";
@@ -22,6 +22,32 @@ const validationError = (field: string, message: string) =>
   new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [{ location: "body", field, message }]);
 
 const inList = (states: OrgStatus[]) => states.map((s) => `'${s}'`).join(", ");
+
+/** A constant message as a SQL string literal (messages are ours, never the caller's). */
+const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * The stored result of a transition, decided in SQL at the end of its batch: 200 when this request changed the org
+ * or the org was already where the action leads (a no-op), 404 when there is no such org, 409 otherwise. The
+ * handler answers with exactly this row, and a replay returns it unchanged.
+ */
+function transitionResult(t: Transition, orgId: string, requestId: string, success: SqlExpression): SqlResult {
+  const conflict = `; this action applies when it is ${t.from.join(" or ")}.`;
+  return {
+    select: `SELECT status,
+        CASE status
+          WHEN 200 THEN ${success.sql}
+          WHEN 404 THEN json_object('error', 'NOT_FOUND', 'message', 'No organization ' || ? || '.')
+          ELSE json_object('error', 'ORG_STATE_CONFLICT', 'message', 'The organization is ' || org_status || ${sqlText(conflict)})
+        END AS body
+      FROM (SELECT CASE WHEN o.org_id IS NULL THEN 404
+                        WHEN o.last_request_id = ?${t.noop.length ? ` OR o.status IN (${inList(t.noop)})` : ""} THEN 200
+                        ELSE 409 END AS status,
+                   o.org_id, o.status AS org_status, COALESCE(o.status_changed_at, o.created_at) AS at
+              FROM (SELECT 1) LEFT JOIN organizations o ON o.org_id = ?)`,
+    binds: [...success.binds, orgId, requestId, orgId],
+  };
+}
 
 /** One handler per row of the transition table: the change, its keys, its audit row and idempotency row, in one batch. */
 export function transitionHandler(t: Transition): Handler<AppEnv> {
@@ -70,40 +96,24 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
         now,
         changedByUs,
       ),
-      db.prepare(`SELECT status, last_request_id, COALESCE(status_changed_at, created_at) AS at FROM organizations WHERE org_id = ?`).bind(orgId),
     );
 
     const flag = FLAG[t.shape];
     const atField = AT_FIELD[t.shape];
-    const note = t.shape === "billing_suspended" ? { note: BILLING_SUSPEND_NOTE } : {};
-    const idem: Idempotency = {
-      endpoint: `POST ${t.path}`,
-      key: idempotencyKey,
-      fingerprint: orgId,
-      status: 200,
-      minted: key ? [key.plaintext] : [],
-      guard: { sql: `EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND status IN (${inList([...t.from, ...t.noop])}))`, binds: [orgId] },
-      response: key
-        ? { rotated: true, org_id: orgId, prefix: key.prefix, rotated_at: now }
-        : {
-            sql: `SELECT json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', COALESCE(status_changed_at, created_at)${note.note ? ", 'note', ?" : ""}) FROM organizations WHERE org_id = ?`,
-            binds: note.note ? [note.note, orgId] : [orgId],
-          },
-    };
-    const outcome = await runIdempotentBatch(c, statements, idem, envelope(c));
+    const note = t.shape === "billing_suspended" ? BILLING_SUSPEND_NOTE : null;
+    const success: SqlExpression = key
+      ? { sql: "json(?)", binds: [JSON.stringify({ rotated: true, org_id: orgId, prefix: key.prefix, rotated_at: now })] }
+      : { sql: `json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', at${note ? ", 'note', ?" : ""})`, binds: note ? [note] : [] };
+    const outcome = await runIdempotentBatch(
+      c,
+      statements,
+      { endpoint: `POST ${t.path}`, key: idempotencyKey, fingerprint: orgId, result: transitionResult(t, orgId, requestId, success), minted: key ? [key.plaintext] : [] },
+      envelope(c),
+    );
     if (outcome.replay) return outcome.replay;
-
-    const row = outcome.results.at(-1)!.results[0] as { status: OrgStatus; last_request_id: string | null; at: string } | undefined;
-    if (!row) throw new ApiError(404, "NOT_FOUND", `No organization ${orgId}.`);
-    const changed = row.last_request_id === requestId;
-    if (changed) forgetOrg(orgId);
-    if (!changed && !t.noop.includes(row.status)) {
-      throw new ApiError(409, "ORG_STATE_CONFLICT", `The organization is ${row.status}; this action applies when it is ${t.from.join(" or ")}.`);
-    }
-    if (key) {
-      return c.json({ rotated: true, org_id: orgId, new_api_key: key.plaintext, prefix: key.prefix, rotated_at: now, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }, 200);
-    }
-    return c.json({ [flag]: true, org_id: orgId, [atField]: row.at, ...note, ...envelope(c) }, 200);
+    if (outcome.stored!.status === 200) forgetOrg(orgId);
+    const minted = key && outcome.stored!.status === 200 ? { new_api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING } : {};
+    return answer(c, outcome.stored!, { ...minted, ...envelope(c) });
   };
 }
 

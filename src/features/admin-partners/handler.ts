@@ -1,9 +1,8 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { auditStatement } from "../../lib/audit";
 import { type AppEnv, envelope } from "../../lib/context";
-import { ApiError } from "../../lib/errors";
 import { ulid } from "../../lib/ids";
-import { fingerprint, runIdempotentBatch } from "../../lib/idempotency";
+import { answer, fingerprint, runIdempotentBatch, type SqlExpression, type SqlResult } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import { forgetPartner } from "../../lib/partner-auth";
 import { isoNow } from "../../lib/time";
@@ -28,7 +27,7 @@ export const createPartner: RouteHandler<typeof createPartnerRoute, AppEnv> = as
       q.insertPartnerKey(db, partnerId, await pepper.hash(key.plaintext), pepper.id, key.prefix, now),
       auditStatement(db, { event_type: "PARTNER_CREATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now),
     ],
-    { endpoint: "POST /v1/admin/partners", key: c.req.valid("header")["Idempotency-Key"], fingerprint: await fingerprint({ name }), status: 201, response: stored, minted: [key.plaintext] },
+    { endpoint: "POST /v1/admin/partners", key: c.req.valid("header")["Idempotency-Key"], fingerprint: await fingerprint({ name }), result: { status: 201, body: stored }, minted: [key.plaintext] },
     envelope(c),
   );
   if (outcome.replay) return outcome.replay as never;
@@ -41,6 +40,23 @@ export const listPartners: RouteHandler<typeof listPartnersRoute, AppEnv> = asyn
   return c.json({ results: partners, count: partners.length, ...envelope(c) }, 200);
 };
 
+/**
+ * The stored result of a partner change, decided at the end of its batch: 404 without such a partner, 409
+ * PARTNER_INACTIVE when `activeRequired` and it is deactivated, else 200 with `success`.
+ */
+const partnerResult = (partnerId: string, success: SqlExpression, activeRequired: boolean): SqlResult => ({
+  select: `SELECT status,
+      CASE status
+        WHEN 200 THEN ${success.sql}
+        WHEN 404 THEN json_object('error', 'NOT_FOUND', 'message', 'No such partner.')
+        ELSE json_object('error', 'PARTNER_INACTIVE', 'message', 'The partner is deactivated; it gets no new key.')
+      END AS body
+    FROM (SELECT CASE WHEN p.partner_id IS NULL THEN 404 WHEN ${activeRequired ? "p.active = 0" : "0"} THEN 409 ELSE 200 END AS status,
+                 p.partner_id, p.updated_at
+            FROM (SELECT 1) LEFT JOIN partners p ON p.partner_id = ?)`,
+  binds: [...success.binds, partnerId],
+});
+
 export const rotatePartnerKey: RouteHandler<typeof rotatePartnerKeyRoute, AppEnv> = async (c) => {
   const { partner_id: partnerId } = c.req.valid("param");
   const pepper = await currentPepper(c.env);
@@ -48,24 +64,26 @@ export const rotatePartnerKey: RouteHandler<typeof rotatePartnerKeyRoute, AppEnv
   const key = mintKey("kvqp");
   const now = isoNow();
   const stored = { rotated: true, partner_id: partnerId, prefix: key.prefix, rotated_at: now };
-  const active = q.activePartnerExists(partnerId);
   const outcome = await runIdempotentBatch(
     c,
     [
       q.revokePartnerKeys(db, partnerId, now),
       q.insertPartnerKey(db, partnerId, await pepper.hash(key.plaintext), pepper.id, key.prefix, now),
-      auditStatement(db, { event_type: "PARTNER_KEY_ROTATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, active),
-      q.selectPartnerState(db, partnerId),
+      auditStatement(db, { event_type: "PARTNER_KEY_ROTATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, q.activePartnerExists(partnerId)),
     ],
-    { endpoint: "POST /v1/admin/partners/{partner_id}/rotate-key", key: c.req.valid("header")["Idempotency-Key"], fingerprint: partnerId, status: 200, response: stored, guard: active, minted: [key.plaintext] },
+    {
+      endpoint: "POST /v1/admin/partners/{partner_id}/rotate-key",
+      key: c.req.valid("header")["Idempotency-Key"],
+      fingerprint: partnerId,
+      result: partnerResult(partnerId, { sql: "json(?)", binds: [JSON.stringify(stored)] }, true),
+      minted: [key.plaintext],
+    },
     envelope(c),
   );
   if (outcome.replay) return outcome.replay as never;
   forgetPartner(partnerId);
-  const state = outcome.results[3].results[0] as { active: number } | undefined;
-  if (!state) throw new ApiError(404, "NOT_FOUND", "No such partner.");
-  if (!state.active) throw new ApiError(409, "PARTNER_INACTIVE", "The partner is deactivated; it gets no new key.");
-  return c.json({ ...stored, partner_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }, 200);
+  const minted = outcome.stored!.status === 200 ? { partner_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING } : {};
+  return answer(c, outcome.stored!, { ...minted, ...envelope(c) }) as never;
 };
 
 export const deactivatePartner: RouteHandler<typeof deactivatePartnerRoute, AppEnv> = async (c) => {
@@ -77,24 +95,17 @@ export const deactivatePartner: RouteHandler<typeof deactivatePartnerRoute, AppE
     [
       q.deactivatePartner(db, partnerId, now),
       auditStatement(db, { event_type: "PARTNER_DEACTIVATED", actor: ACTOR, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, { sql: "changes() = 1", binds: [] }),
-      q.selectPartnerState(db, partnerId),
     ],
     {
       endpoint: "POST /v1/admin/partners/{partner_id}/deactivate",
       key: c.req.valid("header")["Idempotency-Key"],
       fingerprint: partnerId,
-      status: 200,
-      guard: q.partnerExists(partnerId),
-      response: {
-        sql: `SELECT json_object('deactivated', json('true'), 'partner_id', partner_id, 'deactivated_at', updated_at) FROM partners WHERE partner_id = ?`,
-        binds: [partnerId],
-      },
+      // A repeat on a deactivated partner is a no-op 200 with the original time.
+      result: partnerResult(partnerId, { sql: "json_object('deactivated', json('true'), 'partner_id', partner_id, 'deactivated_at', updated_at)", binds: [] }, false),
     },
     envelope(c),
   );
   if (outcome.replay) return outcome.replay as never;
   forgetPartner(partnerId);
-  const state = outcome.results[2].results[0] as { updated_at: string } | undefined;
-  if (!state) throw new ApiError(404, "NOT_FOUND", "No such partner.");
-  return c.json({ deactivated: true as const, partner_id: partnerId, deactivated_at: state.updated_at, ...envelope(c) }, 200);
+  return answer(c, outcome.stored!, envelope(c)) as never;
 };

@@ -26,16 +26,8 @@ export const revokePartnerKeys = (db: D1Database, partnerId: string, now: string
 export const deactivatePartner = (db: D1Database, partnerId: string, now: string) =>
   db.prepare(`UPDATE partners SET active = 0, updated_at = ? WHERE partner_id = ? AND active = 1`).bind(now, partnerId);
 
-export const selectPartnerState = (db: D1Database, partnerId: string) =>
-  db.prepare(`SELECT partner_id, active, updated_at FROM partners WHERE partner_id = ?`).bind(partnerId);
-
 export const activePartnerExists = (partnerId: string) => ({
   sql: "EXISTS (SELECT 1 FROM partners WHERE partner_id = ? AND active = 1)",
-  binds: [partnerId],
-});
-
-export const partnerExists = (partnerId: string) => ({
-  sql: "EXISTS (SELECT 1 FROM partners WHERE partner_id = ?)",
   binds: [partnerId],
 });
 

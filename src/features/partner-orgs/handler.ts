@@ -70,8 +70,7 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
         endpoint: endpoint(c, "POST /api/v1/partner/organizations"),
         key: idempotencyKey,
         fingerprint: await fingerprint({ ...body, businessName }),
-        status: 201,
-        response: q.partnerOrgJson(org.orgId, client.prefix, server.prefix),
+        result: q.provisionedResult(org.orgId, client.prefix, server.prefix),
       }
     : undefined;
 
@@ -155,8 +154,7 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
           endpoint: endpoint(c, "POST /api/v1/partner/organizations/{identifier}/rotate-keys"),
           key: idempotencyKey,
           fingerprint: row.identifier,
-          status: 200,
-          response: toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }),
+          result: { status: 200, body: toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }) },
           minted: [client.plaintext, server.plaintext],
         }
       : undefined,

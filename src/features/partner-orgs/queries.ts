@@ -59,11 +59,11 @@ export const insertWelcomeEmail = (db: D1Database, outboxId: string, orgId: stri
     )
     .bind(outboxId, email, orgId, now, now);
 
-/** A PartnerOrganization with keys null, as JSON text: what a replay returns. */
-export const partnerOrgJson = (orgId: string, clientPrefix: string, serverPrefix: string) => ({
-  sql: `SELECT json_object('userId', owner_user_id, 'organizationIdentifier', identifier, 'organizationSlug', slug,
+/** The stored result of a provisioning: 201 and the PartnerOrganization with keys null (what a replay returns). */
+export const provisionedResult = (orgId: string, clientPrefix: string, serverPrefix: string) => ({
+  select: `SELECT 201 AS status, json_object('userId', owner_user_id, 'organizationIdentifier', identifier, 'organizationSlug', slug,
           'clientKey', NULL, 'serverKey', NULL, 'partnerExternalId', external_id,
-          'clientKeyPrefix', ?, 'serverKeyPrefix', ?) FROM organizations WHERE org_id = ?`,
+          'clientKeyPrefix', ?, 'serverKeyPrefix', ?) AS body FROM organizations WHERE org_id = ?`,
   binds: [clientPrefix, serverPrefix, orgId],
 });
 
