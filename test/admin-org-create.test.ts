@@ -44,9 +44,15 @@ describe("POST /v1/admin/org/create: success", () => {
     });
     expect(org.identifier).toMatch(/^[0-9a-f-]{36}$/);
 
-    const key = await env.DB.prepare("SELECT * FROM api_keys WHERE org_id = ?").bind(body.org_id).first<any>();
-    expect(key).toMatchObject({ key_type: "ck_live", prefix: json.prefix, revoked_at: null });
-    expect(key.key_hash).toBe(await hmacHex(env.API_KEY_PEPPER, json.api_key));
+    // A client key (api_key, as in the seed) and a server key, both stored as peppered hashes only.
+    expect(json.server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(json.server_prefix).toBe(json.server_api_key.slice(8, 16));
+    const keys = await env.DB.prepare("SELECT * FROM api_keys WHERE org_id = ? ORDER BY key_type").bind(body.org_id).all<any>();
+    expect(keys.results).toHaveLength(2);
+    expect(keys.results[0]).toMatchObject({ key_type: "ck_live", prefix: json.prefix, revoked_at: null });
+    expect(keys.results[0].key_hash).toBe(await hmacHex(env.API_KEY_PEPPER, json.api_key));
+    expect(keys.results[1]).toMatchObject({ key_type: "sk_live", prefix: json.server_prefix, revoked_at: null });
+    expect(keys.results[1].key_hash).toBe(await hmacHex(env.API_KEY_PEPPER, json.server_api_key));
 
     const audit = await env.DB.prepare("SELECT * FROM audit_log WHERE org_id = ?").bind(body.org_id).all<any>();
     expect(audit.results).toHaveLength(1);
@@ -290,14 +296,16 @@ describe("POST /v1/admin/org/create: idempotency", () => {
     expect(replay).toMatchObject({
       org_id: body.org_id,
       prefix: first.prefix,
+      server_prefix: first.server_prefix,
       created_at: first.created_at,
       already_provisioned: true,
     });
     expect(replay.api_key).toBeUndefined();
+    expect(replay.server_api_key).toBeUndefined();
     expect(JSON.stringify(replay)).not.toMatch(PLAINTEXT_KEY_PATTERN);
     expect(replay.request_id).not.toBe(first.request_id);
     expect(res.headers.get("x-request-id")).toBe(replay.request_id);
-    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(1);
+    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(2);
     expect(await countRows("audit_log", "org_id = ? AND event_type = 'ORG_CREATED'", body.org_id)).toBe(1);
   });
 
@@ -336,7 +344,7 @@ describe("POST /v1/admin/org/create: idempotency", () => {
     expect(res.status).toBe(409);
     const json = await res.json<any>();
     expect(json.error).toBe("ORG_EXISTS");
-    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(1);
+    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(2);
   });
 
   it("20 concurrent requests with one key and body: exactly one carries api_key, none is a 5xx", async () => {
@@ -349,7 +357,7 @@ describe("POST /v1/admin/org/create: idempotency", () => {
     expect(bodies.filter((b) => b.api_key).length).toBe(1);
     expect(bodies.filter((b) => b.already_provisioned).length).toBe(19);
     expect(new Set(bodies.map((b) => b.prefix)).size).toBe(1);
-    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(1);
+    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(2);
   });
 
   it("20 concurrent requests for one org_id with different keys: one 201, nineteen 409", async () => {
@@ -358,7 +366,7 @@ describe("POST /v1/admin/org/create: idempotency", () => {
     const statuses = responses.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(19);
-    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(1);
+    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(2);
     expect(await countRows("idempotency_keys", "response LIKE ?", `%"${body.org_id}"%`)).toBe(1);
   });
 
@@ -371,7 +379,7 @@ describe("POST /v1/admin/org/create: idempotency", () => {
       .first<any>();
     expect(row.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(row.status_code).toBe(201);
-    expect(JSON.parse(row.response)).toEqual({ org_id: body.org_id, prefix: created.prefix, created_at: created.created_at });
+    expect(JSON.parse(row.response)).toEqual({ org_id: body.org_id, prefix: created.prefix, server_prefix: created.server_prefix, created_at: created.created_at });
     expect(Date.parse(row.expires_at) - Date.parse(row.created_at)).toBeGreaterThanOrEqual(24 * 3600 * 1000);
   });
 });

@@ -17,7 +17,9 @@ async function orgIn(state: State) {
 // The README's transition table, as data: the resulting state, "noop", or 409.
 const TABLE: Record<Action, Record<State, State | "noop" | 409>> = {
   "billing-suspend": { active: "billing_suspended", suspended: "billing_suspended", billing_suspended: "noop", revoked: 409 },
-  "billing-rotate": { active: "active", suspended: "active", billing_suspended: "active", revoked: 409 },
+  // Billing rotate restores a billing-suspended org only: it never lifts an ops suspension, and from active there
+  // is nothing to restore (so of concurrent rotates one mints and the others get 409).
+  "billing-rotate": { active: 409, suspended: 409, billing_suspended: "active", revoked: 409 },
   suspend: { active: "suspended", suspended: "noop", billing_suspended: 409, revoked: 409 },
   reactivate: { active: "noop", suspended: "active", billing_suspended: 409, revoked: 409 },
   "force-rotate": { active: "active", suspended: "suspended", billing_suspended: 409, revoked: 409 },
@@ -55,15 +57,20 @@ describe("state transitions", () => {
         }
         expect(await orgStatus(org.org_id)).toBe(outcome);
         expect(await countRows("audit_log", "org_id = ?", org.org_id)).toBe(auditBefore + 1);
-        const oldKeyWorks = (await asOrg(org.api_key, "/v1/admin/audit-log")).status === 200;
+        const oldKeyWorks = (await asOrg(org.server_api_key, "/v1/admin/audit-log")).status === 200;
         if (action === "billing-rotate" || action === "force-rotate") {
           expect(json).toMatchObject({ rotated: true, warning: expect.stringContaining("ONCE") });
           expect(json.new_api_key).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{26}$/);
           expect(json.prefix).toBe(json.new_api_key.slice(8, 16));
-          expect(await liveKeys(org.org_id)).toBe(1);
+          expect(json.new_server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+          expect(json.server_prefix).toBe(json.new_server_api_key.slice(8, 16));
+          expect(await liveKeys(org.org_id)).toBe(2);
           expect(oldKeyWorks).toBe(false);
-          expect((await asOrg(json.new_api_key, "/v1/admin/audit-log")).status).toBe(outcome === "active" ? 200 : 401);
-          expect(await dumpDatabase()).not.toContain(json.new_api_key);
+          expect((await asOrg(org.api_key, "/v1/admin/audit-log")).status).toBe(401);
+          expect((await asOrg(json.new_server_api_key, "/v1/admin/audit-log")).status).toBe(outcome === "active" ? 200 : 401);
+          const dump = await dumpDatabase();
+          expect(dump).not.toContain(json.new_api_key);
+          expect(dump).not.toContain(json.new_server_api_key);
         } else if (action === "suspend") {
           expect(json).toMatchObject({ suspended: true, suspended_at: expect.any(String) });
           expect(await liveKeys(org.org_id)).toBe(keysBefore); // kept
@@ -88,8 +95,38 @@ describe("state transitions", () => {
     expect((await act("reactivate", org.org_id)).status).toBe(409);
     const rotated = await (await act("billing-rotate", org.org_id)).json<any>();
     expect(await orgStatus(org.org_id)).toBe("active");
-    expect((await asOrg(org.api_key, "/v1/admin/audit-log")).status).toBe(401);
-    expect((await asOrg(rotated.new_api_key, "/v1/admin/audit-log")).status).toBe(200);
+    expect((await asOrg(org.server_api_key, "/v1/admin/audit-log")).status).toBe(401);
+    expect((await asOrg(rotated.new_server_api_key, "/v1/admin/audit-log")).status).toBe(200);
+  });
+
+  it("billing rotate does not lift an ops suspension: 409, the org stays suspended with its keys", async () => {
+    const org = await orgIn("suspended");
+    const res = await act("billing-rotate", org.org_id);
+    expect(res.status).toBe(409);
+    expect((await res.json<any>()).error).toBe("ORG_STATE_CONFLICT");
+    expect(await orgStatus(org.org_id)).toBe("suspended");
+    expect(await liveKeys(org.org_id)).toBe(2);
+  });
+
+  it("concurrent billing rotates with different keys: one mints a live pair, the others get 409", async () => {
+    const org = await orgIn("billing_suspended");
+    const responses = await Promise.all(Array.from({ length: 8 }, () => act("billing-rotate", org.org_id)));
+    const bodies = await Promise.all(responses.map((r) => r.json<any>()));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 409, 409, 409, 409, 409, 409, 409]);
+    const winner = bodies.find((b) => b.new_api_key)!;
+    expect((await asOrg(winner.new_server_api_key, "/v1/admin/audit-log")).status).toBe(200);
+    expect(await liveKeys(org.org_id)).toBe(2);
+  });
+
+  it("concurrent billing rotates with one key: one answer carries the keys, the others replay without them", async () => {
+    const org = await orgIn("billing_suspended");
+    const idem = uniq();
+    const responses = await Promise.all(Array.from({ length: 8 }, () => act("billing-rotate", org.org_id, { idem })));
+    const bodies = await Promise.all(responses.map((r) => r.json<any>()));
+    expect(responses.every((r) => r.status === 200 || r.status === 409)).toBe(true);
+    expect(bodies.filter((b) => b.new_api_key)).toHaveLength(1);
+    expect(responses.filter((r) => r.status === 200 && r.headers.get("idempotent-replayed") !== "true")).toHaveLength(1);
+    expect(await liveKeys(org.org_id)).toBe(2);
   });
 });
 
@@ -110,15 +147,17 @@ describe("idempotency on operator POSTs", () => {
   it("a rotate replay returns the prefix without the key, and mints nothing", async () => {
     const org = await makeOrg();
     const idem = uniq();
+    await act("billing-suspend", org.org_id);
     const first = await (await act("billing-rotate", org.org_id, { idem })).json<any>();
     const res = await act("billing-rotate", org.org_id, { idem });
     expect(res.status).toBe(200);
     expect(res.headers.get("idempotent-replayed")).toBe("true");
     const replay = await res.json<any>();
-    expect(replay).toMatchObject({ rotated: true, org_id: org.org_id, prefix: first.prefix, rotated_at: first.rotated_at });
+    expect(replay).toMatchObject({ rotated: true, org_id: org.org_id, prefix: first.prefix, server_prefix: first.server_prefix, rotated_at: first.rotated_at });
     expect(replay.new_api_key).toBeUndefined();
+    expect(replay.new_server_api_key).toBeUndefined();
     expect(JSON.stringify(replay)).not.toMatch(PLAINTEXT_KEY_PATTERN);
-    expect(await countRows("api_keys", "org_id = ?", org.org_id)).toBe(2);
+    expect(await countRows("api_keys", "org_id = ?", org.org_id)).toBe(4);
   });
 
   it("a suspend replay returns the cached result even after the org changed", async () => {
@@ -146,7 +185,7 @@ describe("idempotency on operator POSTs", () => {
     const org = await makeOrg();
     const res = await Promise.all(Array.from({ length: 8 }, () => act("force-rotate", org.org_id)));
     expect(res.every((r) => r.status === 200)).toBe(true);
-    expect(await liveKeys(org.org_id)).toBe(1);
+    expect(await liveKeys(org.org_id)).toBe(2);
   });
 });
 
@@ -236,6 +275,7 @@ describe("D1 round trips", () => {
     for (const action of ["suspend", "reactivate", "force-rotate", "billing-suspend", "billing-rotate", "force-revoke"] as Action[]) {
       const org = await makeOrg();
       if (action === "reactivate") await act("suspend", org.org_id);
+      if (action === "billing-rotate") await act("billing-suspend", org.org_id);
       const a = ACTIONS[action];
       const idem = uniq();
       const send = (db: D1Database) =>

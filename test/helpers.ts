@@ -141,12 +141,12 @@ export const SCOPE_KEYS = {
   ORG_FORCE_REVOKE: env.MASTER_ADMIN_KEY_ORG_FORCE_REVOKE,
 } as const;
 
-/** An operator-created org and its client key. */
+/** An operator-created org with its client key (api_key) and server key (server_api_key). */
 export async function makeOrg(overrides: Record<string, unknown> = {}) {
   const body = orgBody(overrides);
   const res = await createOrg(body);
   if (res.status !== 201) throw new Error(`makeOrg: ${res.status} ${await res.text()}`);
-  const json = await res.json<{ org_id: string; api_key: string; prefix: string }>();
+  const json = await res.json<{ org_id: string; api_key: string; prefix: string; server_api_key: string; server_prefix: string }>();
   return { ...json, body };
 }
 

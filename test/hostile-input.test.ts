@@ -86,7 +86,7 @@ let identifier: string;
 beforeAll(async () => {
   partnerKey = (await createPartner("Fuzz Partner")).partner_key;
   const org = await makeOrg();
-  orgKey = org.api_key;
+  orgKey = org.server_api_key;
   orgId = org.org_id;
   identifier = (await (await provision(partnerKey, provisionBody())).json<any>()).organizationIdentifier;
 });

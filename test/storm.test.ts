@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { countRows, createOrg, createPartner, dumpDatabase, orgBody, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
 
 describe("storms", () => {
-  it("200 concurrent org creates with one Idempotency-Key: exactly one key minted, no 5xx", { timeout: 120_000 }, async () => {
+  it("200 concurrent org creates with one Idempotency-Key: exactly one key pair minted, no 5xx", { timeout: 120_000 }, async () => {
     const body = orgBody();
     const key = uniq("storm");
     const responses = await Promise.all(Array.from({ length: 200 }, () => createOrg(body, key)));
@@ -13,7 +13,7 @@ describe("storms", () => {
     const bodies = await Promise.all(responses.map((r) => r.json<any>()));
     expect(bodies.filter((b) => b.api_key)).toHaveLength(1);
     expect(statuses.every((s) => s === 201)).toBe(true);
-    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(1);
+    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(2);
     expect(await countRows("audit_log", "org_id = ? AND event_type = 'ORG_CREATED'", body.org_id)).toBe(1);
     console.log(`org-create storm: ${statuses.length} responses, 1 minted, ${bodies.filter((b) => b.already_provisioned).length} replays`);
   });

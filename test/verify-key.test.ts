@@ -32,7 +32,7 @@ describe("KeyVerifier.verifyKey over RPC", () => {
     }
     expect(await rpc.verifyKey(`ck_live_${"Q".repeat(26)}`)).toEqual({ valid: false, code: "unknown" });
     const revoked = await makeOrg();
-    await asOrg(revoked.api_key, "/v1/admin/key/revoke", "POST");
+    await call("/v1/admin/key/revoke", { headers: { "x-api-key": revoked.server_api_key }, json: { key_type: "ck_live" } });
     expect(await rpc.verifyKey(revoked.api_key)).toEqual({ valid: false, code: "revoked" });
     const suspended = await makeOrg();
     await act("suspend", suspended.org_id);

@@ -53,7 +53,7 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
     return { action: "org_created_without_email", status: 201, org_id: body.org_id };
   }
   try {
-    await sendKeyEmail(env, to, body.org_id!, answer.body.api_key, "created");
+    await sendKeyEmail(env, to, body.org_id!, { client: answer.body.api_key, server: answer.body.server_api_key }, "created");
   } catch (err) {
     // A retry could not help: the service returns the key only once. Ops re-issue it with force-rotate.
     log({ level: "error", event_id: event.id, action: "key_email_failed", org_id: body.org_id, detail: String(err) });
@@ -78,7 +78,7 @@ async function invoicePaid(event: Stripe.Event, env: PaymentEnv): Promise<Outcom
   if (answer.status !== 200) return finalRefusal(event, "billing_rotate", answer, orgId);
   if (answer.body.new_api_key && invoice.customer_email) {
     try {
-      await sendKeyEmail(env, invoice.customer_email, orgId, answer.body.new_api_key, "rotated");
+      await sendKeyEmail(env, invoice.customer_email, orgId, { client: answer.body.new_api_key, server: answer.body.new_server_api_key }, "rotated");
     } catch (err) {
       log({ level: "error", event_id: event.id, action: "key_email_failed", org_id: orgId, detail: String(err) });
     }

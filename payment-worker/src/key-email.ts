@@ -1,4 +1,4 @@
-// The one email that carries an org's API key: sent once, straight from the service's response, never stored.
+// The one email that carries an org's API keys: sent once, straight from the service's response, never stored.
 import { EmailMessage } from "cloudflare:email";
 import type { PaymentEnv } from "./env";
 
@@ -9,15 +9,22 @@ const b64 = (s: string) => {
   return btoa(bin).replace(/.{1,76}/g, "$&\r\n");
 };
 
-export async function sendKeyEmail(env: PaymentEnv, to: string, orgId: string, apiKey: string, reason: "created" | "rotated") {
-  const subject = reason === "created" ? `Your API key for ${orgId}` : `Your new API key for ${orgId}`;
+/** The org's key pair: the client key (publishable) and the server key (secret; administers the org's keys). */
+export interface OrgKeys {
+  client: string;
+  server: string;
+}
+
+export async function sendKeyEmail(env: PaymentEnv, to: string, orgId: string, keys: OrgKeys, reason: "created" | "rotated") {
+  const subject = reason === "created" ? `Your API keys for ${orgId}` : `Your new API keys for ${orgId}`;
   const text = [
-    reason === "created" ? "Thank you for your purchase. Your organization is ready." : "Your payment was received and access is restored with a new key; any older key no longer works.",
+    reason === "created" ? "Thank you for your purchase. Your organization is ready." : "Your payment was received and access is restored with new keys; any older key no longer works.",
     "",
     `Organization: ${orgId}`,
-    `API key: ${apiKey}`,
+    `Client key (publishable: may be used in a web page from your allowed origins): ${keys.client}`,
+    `Server key (secret: keep it on your servers; it rotates and revokes your keys): ${keys.server}`,
     "",
-    "This key is shown only in this email and cannot be retrieved later. Store it in a secret manager.",
+    "These keys are shown only in this email and cannot be retrieved later. Store the server key in a secret manager.",
   ].join("\n");
   const raw = [
     `From: ${env.EMAIL_FROM}`,

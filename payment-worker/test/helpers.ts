@@ -78,14 +78,16 @@ export function spyEmail() {
   return sent;
 }
 
-export const keyIn = (raw: string) => {
+/** The client and server keys an email carries. */
+export const keysIn = (raw: string) => {
   const body = raw.split("\r\n\r\n")[1].replace(/\s+/g, "");
-  return /API key: (ck_live_[0-9A-Z]{26})/.exec(new TextDecoder().decode(Uint8Array.from(atob(body), (c) => c.charCodeAt(0))))?.[1];
+  const text = new TextDecoder().decode(Uint8Array.from(atob(body), (c) => c.charCodeAt(0)));
+  return { client: /(ck_live_[0-9A-Z]{26})/.exec(text)?.[1], server: /(sk_live_[0-9A-Z]{26})/.exec(text)?.[1] };
 };
 
 export const org = (orgId: string) =>
   env.SERVICE_DB.prepare("SELECT * FROM organizations WHERE org_id = ?").bind(orgId).first<Record<string, any>>();
 
 export const liveKeyHashes = async (orgId: string) =>
-  (await env.SERVICE_DB.prepare("SELECT key_hash FROM api_keys WHERE org_id = ? AND revoked_at IS NULL").bind(orgId).all<{ key_hash: string }>()).results.map((r) => r.key_hash);
+  (await env.SERVICE_DB.prepare("SELECT key_hash FROM api_keys WHERE org_id = ? AND revoked_at IS NULL").bind(orgId).all<{ key_hash: string }>()).results.map((r) => r.key_hash).sort();
 

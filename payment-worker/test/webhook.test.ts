@@ -1,7 +1,9 @@
 import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { deliver, deliverWithEnv, eventFor, hmacHex, keyIn, liveKeyHashes, org, spyEmail, uniq } from "./helpers";
+import { deliver, deliverWithEnv, eventFor, hmacHex, keysIn, liveKeyHashes, org, spyEmail, uniq } from "./helpers";
+
+const hashes = async (keys: { client?: string; server?: string }) => [await hmacHex(env.API_KEY_PEPPER, keys.client!), await hmacHex(env.API_KEY_PEPPER, keys.server!)].sort();
 
 afterEach(() => vi.restoreAllMocks());
 const newOrgId = () => `org_${uniq("pw").replace(/[^a-z0-9_]/g, "")}`;
@@ -28,7 +30,7 @@ describe("signature", () => {
 });
 
 describe("checkout.session.completed", () => {
-  it("creates the org once and emails its key once to the customer, even when Stripe delivers it twice", async () => {
+  it("creates the org once and emails its two keys once to the customer, even when Stripe delivers it twice", async () => {
     const sent = spyEmail();
     const logged: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
@@ -44,13 +46,14 @@ describe("checkout.session.completed", () => {
     expect(await org(orgId)).toMatchObject({ name: "Acme Corp", tier: "standard", domain: "general", status: "active", allowed_origins: '["https://acme.example.com","https://app.acme.example.com"]' });
     expect(sent).toHaveLength(1);
     expect(sent[0].to).toBe("billing@acme.example.com");
-    const key = keyIn(sent[0].raw)!;
-    expect(key).toMatch(/^ck_live_/);
-    expect(await liveKeyHashes(orgId)).toEqual([await hmacHex(env.API_KEY_PEPPER, key)]);
+    const keys = keysIn(sent[0].raw);
+    expect(keys.client).toMatch(/^ck_live_/);
+    expect(keys.server).toMatch(/^sk_live_/);
+    expect(await liveKeyHashes(orgId)).toEqual(await hashes(keys));
     const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(event.id).first<any>();
     expect(idem.n).toBe(1);
     expect(logged.some((l) => l.includes("org_created"))).toBe(true);
-    expect(logged.join("\n")).not.toContain(key); // the key goes to the customer's email, nowhere else
+    for (const key of [keys.client!, keys.server!]) expect(logged.join("\n")).not.toContain(key); // the keys go to the customer's email, nowhere else
   });
 
   it("invalid metadata: the service's 422 is logged and acknowledged, nothing is created or sent", async () => {
@@ -80,19 +83,22 @@ describe("service trouble", () => {
 });
 
 describe("the billing lifecycle, with events redelivered and out of order", () => {
-  it("subscription deleted before the org exists is acknowledged; later events suspend, and a paid invoice restores with a new key", async () => {
+  it("subscription deleted before the org exists is acknowledged; later events suspend, and a paid invoice restores with new keys", async () => {
     const sent = spyEmail();
     const orgId = newOrgId();
-    const deleted = eventFor("customer.subscription.deleted", orgId);
-    // Out of order: the cancellation arrives before the checkout. The service says 404; acknowledged.
-    const early = await deliver(deleted);
-    expect(early.status).toBe(200);
-    expect(await early.json<any>()).toMatchObject({ action: "billing_suspend_refused", status: 404 });
+    const early = eventFor("customer.subscription.deleted", orgId);
+    // Out of order: the cancellation arrives before the checkout. The service says 404; acknowledged. That answer
+    // is the event id's final result at the service (contract §4): a redelivery replays it.
+    const first = await deliver(early);
+    expect(first.status).toBe(200);
+    expect(await first.json<any>()).toMatchObject({ action: "billing_suspend_refused", status: 404 });
 
     expect((await deliver(eventFor("checkout.session.completed", orgId))).status).toBe(200);
-    const createdKey = keyIn(sent[0].raw)!;
+    const createdKeys = keysIn(sent[0].raw);
+    expect(await (await deliver(early)).json<any>()).toMatchObject({ action: "billing_suspend_refused", status: 404 });
 
-    // Stripe retries the cancellation: now it suspends, once.
+    // A cancellation of the live subscription suspends, once, however often Stripe delivers it.
+    const deleted = eventFor("customer.subscription.deleted", orgId);
     expect(await (await deliver(deleted)).json<any>()).toMatchObject({ action: "billing_suspended" });
     expect(await (await deliver(deleted)).json<any>()).toMatchObject({ action: "billing_suspended" });
     expect((await org(orgId))?.status).toBe("billing_suspended");
@@ -106,9 +112,10 @@ describe("the billing lifecycle, with events redelivered and out of order", () =
     expect(await (await deliver(paid)).json<any>()).toMatchObject({ action: "nothing_to_restore", detail: "active" });
     expect((await org(orgId))?.status).toBe("active");
     expect(sent).toHaveLength(2);
-    const newKey = keyIn(sent[1].raw)!;
-    expect(newKey).not.toBe(createdKey);
-    expect(await liveKeyHashes(orgId)).toEqual([await hmacHex(env.API_KEY_PEPPER, newKey)]);
+    const newKeys = keysIn(sent[1].raw);
+    expect(newKeys.client).not.toBe(createdKeys.client);
+    expect(newKeys.server).not.toBe(createdKeys.server);
+    expect(await liveKeyHashes(orgId)).toEqual(await hashes(newKeys));
   });
 
   it("invoice.paid for an active org changes nothing", async () => {

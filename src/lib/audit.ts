@@ -64,3 +64,23 @@ export function auditStatement(
       ...where.binds,
     );
 }
+
+/**
+ * One KEY_REVOKED row per org key of `keyType` revoked at `revokedAt` (by this batch), each naming its key, written
+ * only when `where` holds. For revocations whose keys are only known inside the batch.
+ */
+export function auditRevokedKeysStatement(
+  db: D1Database,
+  e: { actor: string; org_id: string; request_id: string; detail?: string },
+  keyType: string,
+  revokedAt: string,
+  where: { sql: string; binds: unknown[] },
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at)
+       SELECT 'KEY_REVOKED', ?, org_id, key_type || '_' || prefix, ?, NULL, ?, ?
+         FROM api_keys WHERE org_id = ? AND key_type = ? AND revoked_at = ? AND ${where.sql}`,
+    )
+    .bind(e.actor, e.request_id, e.detail ?? null, revokedAt, e.org_id, keyType, revokedAt, ...where.binds);
+}

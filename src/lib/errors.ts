@@ -10,6 +10,7 @@ export type ErrorCode =
   | "VALIDATION_FAILED"
   | "EXTERNAL_ID_TAKEN"
   | "UNAUTHORIZED"
+  | "KEY_TYPE_NOT_ALLOWED"
   | "NOT_FOUND"
   | "ORG_EXISTS"
   | "EMAIL_TAKEN"

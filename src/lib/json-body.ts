@@ -2,6 +2,7 @@
 // Zod validation runs after this and reuses the parsed body (Hono caches it).
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { except } from "hono/combine";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse } from "./errors";
 
@@ -28,3 +29,10 @@ const parseJson: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export const jsonBody: MiddlewareHandler<AppEnv>[] = [limitBody, parseJson];
+
+/** For routes whose JSON body is optional: no body at all is fine; any body gets the same checks as jsonBody. */
+export const optionalJsonBody: MiddlewareHandler<AppEnv> = except(
+  (c) => c.req.header("content-type") === undefined && c.req.raw.body === null,
+  limitBody,
+  parseJson,
+);

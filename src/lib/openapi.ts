@@ -23,6 +23,7 @@ export const ErrorSchema = z
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: "INVALID_JSON (body is not JSON) or VALIDATION_FAILED (bad or missing header)",
   401: "UNAUTHORIZED: missing or invalid credentials (one uniform body)",
+  403: "KEY_TYPE_NOT_ALLOWED: a valid client key (ck_live_) on a route that needs the server key (sk_live_)",
   404: "NOT_FOUND",
   409: "Conflict",
   413: "PAYLOAD_TOO_LARGE: body over 64 KiB",

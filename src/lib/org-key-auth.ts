@@ -4,7 +4,7 @@
 import type { MiddlewareHandler } from "hono";
 import { auditStatement } from "./audit";
 import type { AppEnv } from "./context";
-import { unauthorized } from "./errors";
+import { ApiError, unauthorized } from "./errors";
 import { KEY_TYPES, parseKey, type KeyType } from "./keys";
 import { lookupOrgKey, orgKeyFailure } from "./org-keys";
 import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
@@ -54,4 +54,15 @@ export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
   const wait = AUTH_FAILURE_FLOOR_MS - (performance.now() - started);
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   throw unauthorized();
+};
+
+/**
+ * After requireOrgKey: only the org's server key (sk_live_) administers the org. A client key is publishable (it may
+ * sit in a web page), so an authenticated client key here is 403 KEY_TYPE_NOT_ALLOWED, never an action.
+ */
+export const requireServerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.get("org").key_type !== "sk_live") {
+    throw new ApiError(403, "KEY_TYPE_NOT_ALLOWED", "This route needs the organization's server key (sk_live_…); a client key (ck_live_…) cannot administer the organization.");
+  }
+  await next();
 };

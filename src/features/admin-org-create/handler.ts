@@ -20,10 +20,13 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
   const pepper = await currentPepper(c.env); // 500 SERVER_MISCONFIGURED before anything is written
   const db = c.env.DB;
 
-  const key = mintKey("ck_live");
+  // Every org has a client key (publishable; `api_key`, as in the seed) and a server key (administers the org).
+  const client = mintKey("ck_live");
+  const server = mintKey("sk_live");
+  const [clientHash, serverHash] = await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)]);
   const now = isoNow();
   const requestId = c.get("requestId");
-  const stored = { org_id: body.org_id, prefix: key.prefix, created_at: now };
+  const stored = { org_id: body.org_id, prefix: client.prefix, server_prefix: server.prefix, created_at: now };
 
   let outcome;
   try {
@@ -32,21 +35,22 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
       [
         // An operator org's slug is its org_id: unique, and never equal to a partner slug (those have no "_").
         insertOrg(db, { ...body, identifier: crypto.randomUUID(), slug: body.org_id }, now),
-        insertOrgKey(db, body.org_id, key, await pepper.hash(key.plaintext), pepper.id, now),
+        insertOrgKey(db, body.org_id, client, clientHash, pepper.id, now),
+        insertOrgKey(db, body.org_id, server, serverHash, pepper.id, now),
         auditStatement(
           db,
           {
             event_type: "ORG_CREATED",
             actor: "master:ORG_CREATE",
             org_id: body.org_id,
-            key_prefix: KEY_TYPES.ck_live + key.prefix,
+            key_prefix: KEY_TYPES.ck_live + client.prefix,
             request_id: requestId,
-            detail: `tier=${body.tier} domain=${body.domain}`,
+            detail: `tier=${body.tier} domain=${body.domain} server_key=${KEY_TYPES.sk_live}${server.prefix}`,
           },
           now,
         ),
       ],
-      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), result: { status: 201, body: stored }, minted: [key.plaintext] },
+      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), result: { status: 201, body: stored }, minted: [client.plaintext, server.plaintext] },
       { already_provisioned: true, ...envelope(c) },
     );
   } catch (err) {
@@ -59,5 +63,8 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
   }
   if (outcome.replay) return outcome.replay as never;
 
-  return c.json({ ...stored, api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }, 201);
+  return c.json(
+    { org_id: body.org_id, api_key: client.plaintext, prefix: client.prefix, server_api_key: server.plaintext, server_prefix: server.prefix, created_at: now, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) },
+    201,
+  );
 };

@@ -25,6 +25,11 @@ const OrgCreated = z
       example: "ck_live_7M2K9Q4W1E8R5T3Y6U0P2A4S6D",
     }),
     prefix: z.string().openapi({ example: "7M2K9Q4W" }),
+    server_api_key: z.string().optional().openapi({
+      description: "The org's server key (sk_live_…): administers the org's keys and reads its audit log. First response only; never stored.",
+      example: "sk_live_3H8J2K5M7N9P1Q4R6S8T0V2W4X",
+    }),
+    server_prefix: z.string().openapi({ example: "3H8J2K5M" }),
     created_at: z.string(),
     warning: z.string().optional(),
     already_provisioned: z.boolean().optional().openapi({ description: "true on a replay of the same Idempotency-Key." }),
@@ -36,9 +41,10 @@ export const orgCreateRoute = createRoute({
   method: "post",
   path: "/v1/admin/org/create",
   tags: ["Admin (master-key)"],
-  summary: "Provision a new org and mint its first API key",
+  summary: "Provision a new org and mint its first API keys",
   description:
-    "Creates the organization and mints its first client key, returned exactly once. A replay of the same " +
+    "Creates the organization and mints its client key (`api_key`, publishable) and its server key " +
+    "(`server_api_key`, secret), each returned exactly once. A replay of the same " +
     "Idempotency-Key and body returns the result without the key, with `already_provisioned: true` and the header " +
     "`Idempotent-Replayed: true`. Called by the payment worker on `checkout.session.completed`.",
   security: masterSecurity("ORG_CREATE"),

@@ -61,11 +61,11 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
         throw validationError("idempotency_key", "Must equal the Idempotency-Key header.");
       }
     }
-    const pepper = t.mintClientKey ? await currentPepper(c.env) : null;
+    const pepper = t.mintKeys ? await currentPepper(c.env) : null;
     const db = c.env.DB;
     const now = isoNow();
     const requestId = c.get("requestId");
-    const key = t.mintClientKey ? mintKey("ck_live") : null;
+    const keys = t.mintKeys ? { client: mintKey("ck_live"), server: mintKey("sk_live") } : null;
     const changedByUs = { sql: "EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND last_request_id = ?)", binds: [orgId, requestId] };
 
     const statements: D1PreparedStatement[] = [
@@ -86,13 +86,17 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
           .bind(now, orgId, ...changedByUs.binds),
       );
     }
-    if (key && pepper) {
-      statements.push(insertOrgKey(db, orgId, key, await pepper.hash(key.plaintext), pepper.id, now, changedByUs));
+    if (keys && pepper) {
+      const [clientHash, serverHash] = await Promise.all([pepper.hash(keys.client.plaintext), pepper.hash(keys.server.plaintext)]);
+      statements.push(
+        insertOrgKey(db, orgId, keys.client, clientHash, pepper.id, now, changedByUs),
+        insertOrgKey(db, orgId, keys.server, serverHash, pepper.id, now, changedByUs),
+      );
     }
     statements.push(
       auditStatement(
         db,
-        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: key ? KEY_TYPES.ck_live + key.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}` },
+        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}` },
         now,
         changedByUs,
       ),
@@ -101,18 +105,21 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     const flag = FLAG[t.shape];
     const atField = AT_FIELD[t.shape];
     const note = t.shape === "billing_suspended" ? BILLING_SUSPEND_NOTE : null;
-    const success: SqlExpression = key
-      ? { sql: "json(?)", binds: [JSON.stringify({ rotated: true, org_id: orgId, prefix: key.prefix, rotated_at: now })] }
+    const success: SqlExpression = keys
+      ? { sql: "json(?)", binds: [JSON.stringify({ rotated: true, org_id: orgId, prefix: keys.client.prefix, server_prefix: keys.server.prefix, rotated_at: now })] }
       : { sql: `json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', at${note ? ", 'note', ?" : ""})`, binds: note ? [note] : [] };
     const outcome = await runIdempotentBatch(
       c,
       statements,
-      { endpoint: `POST ${t.path}`, key: idempotencyKey, fingerprint: orgId, result: transitionResult(t, orgId, requestId, success), minted: key ? [key.plaintext] : [] },
+      { endpoint: `POST ${t.path}`, key: idempotencyKey, fingerprint: orgId, result: transitionResult(t, orgId, requestId, success), minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
       envelope(c),
     );
     if (outcome.replay) return outcome.replay;
     if (outcome.stored!.status === 200) forgetOrg(orgId);
-    const minted = key && outcome.stored!.status === 200 ? { new_api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING } : {};
+    const minted =
+      keys && outcome.stored!.status === 200
+        ? { new_api_key: keys.client.plaintext, new_server_api_key: keys.server.plaintext, warning: KEY_SHOWN_ONCE_WARNING }
+        : {};
     return answer(c, outcome.stored!, { ...minted, ...envelope(c) });
   };
 }

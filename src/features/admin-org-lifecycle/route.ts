@@ -35,8 +35,10 @@ const SHAPES: Record<ResponseShape, z.ZodType> = {
     .object({
       rotated: z.literal(true),
       ...at("rotated_at"),
-      new_api_key: z.string().optional().openapi({ description: "The new client key: in the first response only." }),
-      prefix: z.string(),
+      new_api_key: z.string().optional().openapi({ description: "The new client key (ck_live_): in the first response only." }),
+      prefix: z.string().openapi({ description: "The new client key's prefix." }),
+      new_server_api_key: z.string().optional().openapi({ description: "The new server key (sk_live_): in the first response only." }),
+      server_prefix: z.string().openapi({ description: "The new server key's prefix." }),
       warning: z.string().optional(),
     })
     .openapi("OrgKeyRotated"),

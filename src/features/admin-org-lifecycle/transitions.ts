@@ -17,7 +17,8 @@ export interface Transition {
   /** The new status, or null to keep it. */
   to: OrgStatus | null;
   revokeKeys: boolean;
-  mintClientKey: boolean;
+  /** Mint a new key pair (client ck_live_ and server sk_live_), returned once. */
+  mintKeys: boolean;
   audit: AuditEventType;
   /** Ops endpoints take {confirm_org_id, idempotency_key?}; billing endpoints take no body. */
   confirmBody: boolean;
@@ -34,7 +35,7 @@ export const TRANSITIONS: Transition[] = [
     noop: ["billing_suspended"],
     to: "billing_suspended",
     revokeKeys: true,
-    mintClientKey: false,
+    mintKeys: false,
     audit: "ADMIN_BILLING_SUSPEND",
     confirmBody: false,
     shape: "billing_suspended",
@@ -43,12 +44,14 @@ export const TRANSITIONS: Transition[] = [
     name: "billingRotate",
     scope: "BILLING_ROTATE",
     path: "/v1/admin/billing/org/{org_id}/rotate",
-    summary: "Billing rotate: new client key (shown once), every old key revoked, org active",
-    from: ["active", "suspended", "billing_suspended"],
+    summary: "Billing rotate: restore a billing-suspended org with a new key pair (shown once)",
+    // Only from billing_suspended: it never lifts an ops suspension (only reactivate does), and from active there is
+    // nothing to restore, so of concurrent rotates exactly one mints and the others get 409.
+    from: ["billing_suspended"],
     noop: [],
     to: "active",
     revokeKeys: true,
-    mintClientKey: true,
+    mintKeys: true,
     audit: "KEY_ROTATED",
     confirmBody: false,
     shape: "rotated",
@@ -62,7 +65,7 @@ export const TRANSITIONS: Transition[] = [
     noop: ["suspended"],
     to: "suspended",
     revokeKeys: false,
-    mintClientKey: false,
+    mintKeys: false,
     audit: "ADMIN_ORG_SUSPEND",
     confirmBody: true,
     shape: "suspended",
@@ -76,7 +79,7 @@ export const TRANSITIONS: Transition[] = [
     noop: ["active"],
     to: "active",
     revokeKeys: false,
-    mintClientKey: false,
+    mintKeys: false,
     audit: "ADMIN_ORG_REACTIVATE",
     confirmBody: true,
     shape: "reactivated",
@@ -85,12 +88,12 @@ export const TRANSITIONS: Transition[] = [
     name: "forceRotate",
     scope: "ORG_FORCE_ROTATE",
     path: "/v1/admin/org/{org_id}/force-rotate",
-    summary: "Force-rotate (leaked key): new client key shown once, every old key revoked, status kept",
+    summary: "Force-rotate (leaked key): new key pair shown once, every old key revoked, status kept",
     from: ["active", "suspended"],
     noop: [],
     to: null,
     revokeKeys: true,
-    mintClientKey: true,
+    mintKeys: true,
     audit: "ADMIN_ORG_FORCE_ROTATE",
     confirmBody: true,
     shape: "rotated",
@@ -104,7 +107,7 @@ export const TRANSITIONS: Transition[] = [
     noop: ["revoked"],
     to: "revoked",
     revokeKeys: true,
-    mintClientKey: false,
+    mintKeys: false,
     audit: "ADMIN_ORG_FORCE_REVOKE",
     confirmBody: true,
     shape: "revoked",

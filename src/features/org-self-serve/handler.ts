@@ -1,54 +1,64 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { auditStatement } from "../../lib/audit";
+import { auditRevokedKeysStatement, auditStatement } from "../../lib/audit";
 import { type AppEnv, envelope } from "../../lib/context";
-import { unauthorized } from "../../lib/errors";
+import { ApiError, unauthorized } from "../../lib/errors";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
 import { insertOrgKey } from "../orgs/queries";
+import { markedBy, markIfCallerLive, revokeKeysOfType } from "./queries";
 import type { auditLogRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
-const revokeKey = (db: D1Database, keyId: number, now: string) =>
-  db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`).bind(now, keyId);
+type OrgKeyType = "ck_live" | "sk_live";
 
 export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = async (c) => {
   const me = c.get("org");
+  const keyType: OrgKeyType = c.req.valid("json").key_type ?? (me.key_type as OrgKeyType);
   const pepper = await currentPepper(c.env);
   const db = c.env.DB;
   const now = isoNow();
-  const key = mintKey(me.key_type as "ck_live" | "sk_live");
-  // The new key is inserted only if this request revoked the old one (changes() = 1): of concurrent rotations
-  // with one key exactly one mints, so exactly one key stays live; the others find their key revoked (401).
-  const [, minted] = await db.batch([
-    revokeKey(db, me.key_id, now),
-    insertOrgKey(db, me.org_id, key, await pepper.hash(key.plaintext), pepper.id, now, { sql: "changes() = 1", binds: [] }),
+  const requestId = c.get("requestId");
+  const key = mintKey(keyType);
+  const mine = markedBy(me.org_id, requestId);
+  // Of concurrent rotations of the server key with one key exactly one mints: the others find their key revoked.
+  const [, , minted] = await db.batch([
+    markIfCallerLive(db, me.org_id, me.key_id, requestId),
+    revokeKeysOfType(db, me.org_id, keyType, now, mine),
+    insertOrgKey(db, me.org_id, key, await pepper.hash(key.plaintext), pepper.id, now, mine),
     auditStatement(
       db,
-      { event_type: "KEY_ROTATED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: KEY_TYPES[key.type] + key.prefix, request_id: c.get("requestId"), detail: `old_key=${me.key_prefix}` },
+      { event_type: "KEY_ROTATED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: KEY_TYPES[keyType] + key.prefix, request_id: requestId, detail: `by=${me.key_prefix}` },
       now,
-      { sql: "changes() = 1", binds: [] },
+      mine,
     ),
+    auditRevokedKeysStatement(db, { actor: `org:${me.org_id}`, org_id: me.org_id, request_id: requestId, detail: "rotated" }, keyType, now, mine),
   ]);
   forgetOrg(me.org_id);
-  if (minted.meta.changes !== 1) throw unauthorized();
+  if (minted.meta.changes !== 1) throw unauthorized(); // the calling key was revoked concurrently
   return c.json(
-    { rotated: true as const, org_id: me.org_id, key_type: key.type as "ck_live" | "sk_live", new_api_key: key.plaintext, prefix: key.prefix, rotated_at: now, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) },
+    { rotated: true as const, org_id: me.org_id, key_type: keyType, new_api_key: key.plaintext, prefix: key.prefix, rotated_at: now, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) },
     200,
   );
 };
 
 export const revokeOwnKey: RouteHandler<typeof revokeOwnKeyRoute, AppEnv> = async (c) => {
   const me = c.get("org");
+  const keyType: OrgKeyType = c.req.valid("json").key_type ?? (me.key_type as OrgKeyType);
   const db = c.env.DB;
   const now = isoNow();
-  const [revoked] = await db.batch([
-    revokeKey(db, me.key_id, now),
-    auditStatement(db, { event_type: "KEY_REVOKED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: me.key_prefix, request_id: c.get("requestId") }, now, { sql: "changes() = 1", binds: [] }),
+  const requestId = c.get("requestId");
+  const mine = markedBy(me.org_id, requestId);
+  const [marked, revoked] = await db.batch<{ prefix: string }>([
+    markIfCallerLive(db, me.org_id, me.key_id, requestId),
+    revokeKeysOfType(db, me.org_id, keyType, now, mine),
+    auditRevokedKeysStatement(db, { actor: `org:${me.org_id}`, org_id: me.org_id, request_id: requestId }, keyType, now, mine),
   ]);
   forgetOrg(me.org_id);
-  if (revoked.meta.changes !== 1) throw unauthorized(); // revoked concurrently
-  return c.json({ revoked: true as const, org_id: me.org_id, prefix: me.key_prefix.slice(-8), revoked_at: now, ...envelope(c) }, 200);
+  if (marked.meta.changes !== 1) throw unauthorized(); // the calling key was revoked concurrently
+  const prefix = revoked.results.at(-1)?.prefix;
+  if (!prefix) throw new ApiError(404, "NOT_FOUND", `The organization has no live ${keyType} key.`);
+  return c.json({ revoked: true as const, org_id: me.org_id, key_type: keyType, prefix, revoked_at: now, ...envelope(c) }, 200);
 };
 
 export const auditLog: RouteHandler<typeof auditLogRoute, AppEnv> = async (c) => {

@@ -8,7 +8,7 @@ export function registerOrgSelfServe(app: OpenAPIHono<AppEnv>) {
     type: "apiKey",
     in: "header",
     name: "X-API-Key",
-    description: "The organization's own key (ck_live_… or sk_live_…).",
+    description: "The organization's server key (sk_live_…). A client key (ck_live_…) is publishable and is refused here (403).",
   });
   app.openapi(r.rotateOwnKeyRoute, h.rotateOwnKey);
   app.openapi(r.revokeOwnKeyRoute, h.revokeOwnKey);

@@ -1,19 +1,38 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AUDIT_EVENT_TYPES } from "../../lib/audit";
 import { Envelope, errorResponses } from "../../lib/openapi";
-import { requireOrgKey } from "../../lib/org-key-auth";
+import { optionalJsonBody } from "../../lib/json-body";
+import { requireOrgKey, requireServerKey } from "../../lib/org-key-auth";
 import { limitParam } from "../../lib/paging";
 
 const tags = ["Organization (API key)"];
 const security = [{ OrgApiKey: [] }];
+
+const KEY_TYPES_OF_ORG = ["ck_live", "sk_live"] as const;
+
+/** Optional body of rotate and revoke: which of the org's keys to act on (default: the calling key's type). */
+export const KeyTypeBody = z
+  .object({
+    key_type: z
+      .enum(KEY_TYPES_OF_ORG, { error: "Must be ck_live (the client key) or sk_live (the server key)." })
+      .optional()
+      .openapi({ description: "ck_live: the client key; sk_live: the server key. Default: the calling key's type (sk_live).", example: "ck_live" }),
+  })
+  .openapi("KeyTypeRequest");
+
+const keyTypeBody = { required: false, content: { "application/json": { schema: KeyTypeBody } } };
 
 export const rotateOwnKeyRoute = createRoute({
   method: "post",
   path: "/v1/admin/key/rotate",
   tags,
   security,
-  summary: "Rotate the key you call with: a new key of the same type, shown once; the old one fails from now on",
-  middleware: [requireOrgKey] as const,
+  summary: "Rotate one of your org's keys: a new key of that type, shown once; the old one fails from now on",
+  description:
+    "Needs the server key. Without a body, rotates the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
+    "rotates the client key (for a client key that leaked out of a web page, or to restore one after a revoke).",
+  middleware: [requireOrgKey, requireServerKey, optionalJsonBody] as const,
+  request: { body: keyTypeBody },
   responses: {
     200: {
       description: "Rotated.",
@@ -22,7 +41,7 @@ export const rotateOwnKeyRoute = createRoute({
           schema: z.object({
             rotated: z.literal(true),
             org_id: z.string(),
-            key_type: z.enum(["ck_live", "sk_live"]),
+            key_type: z.enum(KEY_TYPES_OF_ORG),
             new_api_key: z.string(),
             prefix: z.string(),
             rotated_at: z.string(),
@@ -32,7 +51,7 @@ export const rotateOwnKeyRoute = createRoute({
         },
       },
     },
-    ...errorResponses([401, 429, 500]),
+    ...errorResponses([400, 401, 403, 413, 415, 422, 429, 500]),
   },
 });
 
@@ -41,18 +60,22 @@ export const revokeOwnKeyRoute = createRoute({
   path: "/v1/admin/key/revoke",
   tags,
   security,
-  summary: "Revoke the key you call with, for good",
-  middleware: [requireOrgKey] as const,
+  summary: "Revoke one of your org's keys for good",
+  description:
+    "Needs the server key. Without a body, revokes the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
+    "revokes the client key (rotate with the same body to get a new one).",
+  middleware: [requireOrgKey, requireServerKey, optionalJsonBody] as const,
+  request: { body: keyTypeBody },
   responses: {
     200: {
       description: "Revoked.",
       content: {
         "application/json": {
-          schema: z.object({ revoked: z.literal(true), org_id: z.string(), prefix: z.string(), revoked_at: z.string(), ...Envelope }),
+          schema: z.object({ revoked: z.literal(true), org_id: z.string(), key_type: z.enum(KEY_TYPES_OF_ORG), prefix: z.string(), revoked_at: z.string(), ...Envelope }),
         },
       },
     },
-    ...errorResponses([401, 429]),
+    ...errorResponses([400, 401, 403, 404, 413, 415, 422, 429], { 404: "NOT_FOUND: the org has no live key of this type" }),
   },
 });
 
@@ -65,8 +88,8 @@ export const auditLogRoute = createRoute({
   path: "/v1/admin/audit-log",
   tags,
   security,
-  summary: "Your organization's audit log, newest first",
-  middleware: [requireOrgKey] as const,
+  summary: "Your organization's audit log, newest first (server key only)",
+  middleware: [requireOrgKey, requireServerKey] as const,
   request: {
     query: z
       .object({
@@ -100,6 +123,6 @@ export const auditLogRoute = createRoute({
         },
       },
     },
-    ...errorResponses([401, 422, 429]),
+    ...errorResponses([401, 403, 422, 429]),
   },
 });

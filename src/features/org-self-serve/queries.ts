@@ -1,0 +1,28 @@
+// SQL for the org's own key changes. Statements only; the handlers batch them.
+import type { SqlExpression } from "../../lib/idempotency";
+import type { KeyType } from "../../lib/keys";
+
+/**
+ * The batch's first statement: marks the org with this request id only while the calling key is still live (and
+ * the org active). Every later statement tests the mark, so a request whose key was revoked or rotated by a
+ * concurrent request changes nothing (it answers 401, as its key now would).
+ */
+export const markIfCallerLive = (db: D1Database, orgId: string, callerKeyId: number, requestId: string) =>
+  db
+    .prepare(
+      `UPDATE organizations SET last_request_id = ?
+        WHERE org_id = ? AND status = 'active'
+          AND EXISTS (SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL)`,
+    )
+    .bind(requestId, orgId, callerKeyId);
+
+export const markedBy = (orgId: string, requestId: string): SqlExpression => ({
+  sql: "EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND last_request_id = ?)",
+  binds: [orgId, requestId],
+});
+
+/** Revokes the org's live keys of one type; returns their prefixes. */
+export const revokeKeysOfType = (db: D1Database, orgId: string, keyType: Exclude<KeyType, "kvqp">, now: string, where: SqlExpression) =>
+  db
+    .prepare(`UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND key_type = ? AND revoked_at IS NULL AND ${where.sql} RETURNING prefix`)
+    .bind(now, orgId, keyType, ...where.binds);
