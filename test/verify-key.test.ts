@@ -138,3 +138,63 @@ describe("pepper rotation", () => {
     expect(await verifyWith({ API_KEY_PEPPER: next }, old.api_key)).toEqual({ valid: false, code: "unknown" });
   });
 });
+
+describe("no lockout by forged keys (contract §9)", () => {
+  it("a flood of forged keys carrying a victim's public prefix leaves the victim valid", { timeout: 120_000 }, async () => {
+    const victim = await makeOrg({ tier: "enterprise" });
+    expect((await rpc.verifyKey(victim.api_key)).valid).toBe(true);
+    // The limit is 1000 per key per minute: 1,100 forgeries would exhaust a bucket named by the prefix.
+    const forged = () => `ck_live_${victim.prefix}${"0123456789ABCDEFGH".split("").sort(() => Math.random() - 0.5).join("")}`;
+    for (let i = 0; i < 1100; i++) expect((await verifyWith({}, forged())).valid).toBe(false);
+    expect(await rpc.verifyKey(victim.api_key)).toMatchObject({ valid: true, org_id: victim.org_id });
+  });
+
+  it("the per-key bucket is named by the key's row id, never by its public prefix", async () => {
+    const org = await makeOrg();
+    const subjects: string[] = [];
+    const limiter = { limit: async ({ key }: { key: string }) => (subjects.push(key), { success: true }) };
+    expect((await verifyWith({ KEY_RATE_LIMITER: limiter }, org.api_key)).valid).toBe(true);
+    expect((await verifyWith({ KEY_RATE_LIMITER: limiter }, `ck_live_${org.prefix}${"Z".repeat(18)}`)).valid).toBe(false);
+    const row = await env.DB.prepare("SELECT id FROM api_keys WHERE org_id = ? AND key_type = 'ck_live'").bind(org.org_id).first<{ id: number }>();
+    expect(subjects).toEqual([`key:${row!.id}`]);
+  });
+});
+
+describe("quota: exact within one isolate", () => {
+  const today = () => new Date().toISOString().slice(0, 10);
+  /** A queue that never delivers: D1's count stays behind, as it does while the pipeline lags. */
+  const stalled = { sendBatch: async () => {}, send: async () => {} } as unknown as Queue;
+
+  it("concurrent cold verifications never go past the tier limit", async () => {
+    const org = await makeOrg({ tier: "starter" });
+    await env.DB.prepare("INSERT INTO usage_daily (org_id, day, count) VALUES (?, ?, 9990)").bind(org.org_id, today()).run();
+    const results = await Promise.all(Array.from({ length: 40 }, () => verifyWith({ USAGE_QUEUE: stalled }, org.api_key)));
+    expect(results.filter((r) => r.valid)).toHaveLength(10);
+    expect(results.filter((r) => !r.valid).every((r) => !r.valid && r.code === "quota_exceeded")).toBe(true);
+  });
+
+  it("the client and the server key share the org's quota", async () => {
+    const org = await makeOrg({ tier: "starter" });
+    await env.DB.prepare("INSERT INTO usage_daily (org_id, day, count) VALUES (?, ?, 9995)").bind(org.org_id, today()).run();
+    let valid = 0;
+    for (let i = 0; i < 6; i++) {
+      if ((await verifyWith({ USAGE_QUEUE: stalled }, org.api_key)).valid) valid++;
+      if ((await verifyWith({ USAGE_QUEUE: stalled }, org.server_api_key)).valid) valid++;
+    }
+    expect(valid).toBe(5);
+  });
+
+  it("a cache refresh from a lagging D1 count does not hand out the same quota again", async () => {
+    const org = await makeOrg({ tier: "starter" });
+    await env.DB.prepare("INSERT INTO usage_daily (org_id, day, count) VALUES (?, ?, 9990)").bind(org.org_id, today()).run();
+    let valid = 0;
+    for (let i = 0; i < 6; i++) if ((await verifyWith({ USAGE_QUEUE: stalled }, org.api_key)).valid) valid++;
+    const spy = vi.spyOn(Date, "now").mockReturnValue(Date.now() + VERIFY_CACHE_TTL_MS + 1);
+    try {
+      for (let i = 0; i < 20; i++) if ((await verifyWith({ USAGE_QUEUE: stalled }, org.api_key)).valid) valid++;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(valid).toBe(10);
+  });
+});

@@ -36,7 +36,7 @@ export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     orgId = row?.org_id ?? null;
     if (!failure && row) {
       const principal = { key_id: row.key_id, org_id: row.org_id, key_type: row.key_type, key_prefix: keyPrefix, key_hash: hashes.current };
-      await enforceKeyRateLimit(c, rateLimitSubject(parsed.type, parsed.prefix), { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
+      await enforceKeyRateLimit(c, rateLimitSubject(row.key_id), { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
       c.set("org", principal);
       return next();
     }

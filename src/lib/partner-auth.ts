@@ -14,6 +14,8 @@ const MAX_CACHE_ENTRIES = 10_000;
 
 export interface PartnerPrincipal {
   partner_id: string;
+  /** The key's row id: its rate-limit bucket. */
+  key_id: number;
   /** kvqp_ + 8 characters, for audit rows. */
   key_prefix: string;
 }
@@ -44,12 +46,12 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     const hashes = await keyHashes(c.env, presented);
     const cached = cache.get(hashes.current);
     const accept = async (principal: PartnerPrincipal) => {
-      await enforceKeyRateLimit(c, rateLimitSubject("kvqp", parsed.prefix), { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
+      await enforceKeyRateLimit(c, rateLimitSubject(principal.key_id), { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
       c.set("partner", principal);
       return next();
     };
     if (cached && cached.expires > Date.now()) {
-      return accept({ partner_id: cached.partner_id, key_prefix: cached.key_prefix });
+      return accept({ partner_id: cached.partner_id, key_id: cached.key_id, key_prefix: cached.key_prefix });
     }
     const row = await c.env.DB.prepare(
       `SELECT k.id, k.key_hash, k.revoked_at, p.partner_id, p.active
@@ -63,7 +65,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     else if (!row.active) reason = "partner_inactive";
     else {
       if (row.key_hash !== hashes.current) c.executionCtx.waitUntil(rehashStatement(c.env.DB, row.id, hashes).run());
-      const principal = { partner_id: row.partner_id, key_prefix: keyPrefix };
+      const principal = { partner_id: row.partner_id, key_id: row.id, key_prefix: keyPrefix };
       if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
       cache.set(hashes.current, { ...principal, expires: Date.now() + PARTNER_CACHE_TTL_MS });
       return accept(principal);

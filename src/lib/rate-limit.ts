@@ -27,8 +27,11 @@ export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** A key's bucket: its type and public prefix (40 random bits), never the key or its hash. */
-export const rateLimitSubject = (type: string, prefix: string) => `key:${type}:${prefix}`;
+/**
+ * A key's bucket: its row id, which only a holder of the key can make us count against (a forged key with the same
+ * public prefix fails before any limiter call). Never the public prefix, the key or its hash.
+ */
+export const rateLimitSubject = (keyId: number) => `key:${keyId}`;
 
 /** After auth: `subject` names the key (never the key itself), `audit` describes it for the audit row. */
 export async function enforceKeyRateLimit(

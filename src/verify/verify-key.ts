@@ -1,6 +1,9 @@
 // Key verification for sibling workers. Hot path: a key seen in the last VERIFY_CACHE_TTL_MS is answered from this
 // isolate's memory (no D1 read); a malformed key is refused before any hashing or lookup. Revocation, suspension
 // and rotation made elsewhere take effect within the TTL (at once in the isolate that made them).
+//
+// Only a key that verified is counted against a limit: the per-key rate limit is taken in the bucket of the key's
+// row id after the lookup, so forged keys that share a victim's public prefix cannot exhaust it (contract §9).
 import type { Bindings } from "../lib/context";
 import { currentPepper, parseKey, type KeyType } from "../lib/keys";
 import { lookupOrgKey, orgKeyFailure } from "../lib/org-keys";
@@ -28,16 +31,27 @@ export type VerifyResult =
 interface CacheEntry {
   expires: number;
   failure: "unknown" | "revoked" | "org_inactive" | null;
+  key_id: number;
   org_id: string | null;
   tier: Tier;
   key_type: Exclude<KeyType, "kvqp">;
   prefix: string;
   origins: Set<string>;
-  /** Interactions this period: the count at cache fill plus this isolate's verifications since. */
+}
+
+/**
+ * Interactions of an org in the current period as this isolate knows them: D1's count at the last load, plus every
+ * verification this isolate allowed since. One per org, shared by its keys. A reload never lowers it (D1 lags this
+ * isolate by the usage pipeline's delay), so within one isolate the quota is exact.
+ */
+interface OrgUsage {
+  startDay: string;
   used: number;
 }
 
 const cache = new Map<string, CacheEntry>();
+const loading = new Map<string, Promise<CacheEntry>>();
+const usage = new Map<string, OrgUsage>();
 
 /** Drops every cached key of the org in this isolate (called by the handlers that change an org or its keys). */
 export function forgetOrg(orgId: string) {
@@ -46,36 +60,58 @@ export function forgetOrg(orgId: string) {
 
 const fail = (code: VerifyFailureCode): VerifyResult => ({ valid: false, code });
 
-async function load(env: Bindings, ctx: ExecutionContext, key: string, prefix: string, now: number): Promise<[string, CacheEntry]> {
+function recordUsage(orgId: string, startDay: string, used: number) {
+  const known = usage.get(orgId);
+  if (known && known.startDay === startDay) known.used = Math.max(known.used, used);
+  else {
+    if (usage.size >= MAX_CACHE_ENTRIES) usage.clear();
+    usage.set(orgId, { startDay, used });
+  }
+}
+
+async function load(env: Bindings, ctx: ExecutionContext, key: string, prefix: string, now: number): Promise<CacheEntry> {
+  const period = usagePeriod(now);
   const { hashes, row } = await lookupOrgKey<{ used: number }>(env, key, (p) => ctx.waitUntil(p), {
     sql: "(SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used",
-    binds: [usagePeriod(now).startDay],
+    binds: [period.startDay],
   });
   const entry: CacheEntry = {
     expires: now + VERIFY_CACHE_TTL_MS,
     failure: orgKeyFailure(row),
+    key_id: row?.key_id ?? 0,
     org_id: row?.org_id ?? null,
     tier: (row?.tier ?? "starter") as Tier,
     key_type: (row?.key_type ?? "ck_live") as "ck_live",
     prefix,
     origins: new Set(row ? (JSON.parse(row.allowed_origins) as string[]) : []),
-    used: row?.used ?? 0,
   };
+  if (row) recordUsage(row.org_id, period.startDay, row.used);
   if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
   cache.set(hashes.current, entry);
-  return [hashes.current, entry];
+  return entry;
+}
+
+/** One D1 load per key at a time in this isolate: concurrent cold verifications of a key share it. */
+function loadOnce(env: Bindings, ctx: ExecutionContext, hash: string, key: string, prefix: string, now: number): Promise<CacheEntry> {
+  let pending = loading.get(hash);
+  if (!pending) {
+    pending = load(env, ctx, key, prefix, now).finally(() => loading.delete(hash));
+    loading.set(hash, pending);
+  }
+  return pending;
 }
 
 export async function verifyKey(env: Bindings, ctx: ExecutionContext, key: unknown, options: { origin?: string } = {}): Promise<VerifyResult> {
   const parsed = typeof key === "string" ? parseKey(key) : null;
   if (!parsed || parsed.type === "kvqp") return fail("malformed");
   const now = Date.now();
-  // The per-key limit is keyed by type + prefix, known before hashing, so its round trip overlaps the HMAC and
-  // any D1 lookup; its answer is only used once the key is known to be valid.
-  const limited = rateLimitsOff(env) ? null : env.KEY_RATE_LIMITER.limit({ key: rateLimitSubject(parsed.type, parsed.prefix) });
   const hash = await (await currentPepper(env)).hash(key as string);
+  const period = usagePeriod(now);
   let entry = cache.get(hash);
-  if (!entry || entry.expires <= now) [, entry] = await load(env, ctx, key as string, parsed.prefix, now);
+  // A new period (the first verification after midnight UTC) reloads too: the count must be this period's.
+  if (!entry || entry.expires <= now || (entry.org_id !== null && usage.get(entry.org_id)?.startDay !== period.startDay)) {
+    entry = await loadOnce(env, ctx, hash, key as string, parsed.prefix, now);
+  }
   if (entry.failure) return fail(entry.failure);
 
   const origin = options?.origin;
@@ -83,10 +119,14 @@ export async function verifyKey(env: Bindings, ctx: ExecutionContext, key: unkno
     // A browser sent this key: only a client key, and only from one of the org's origins.
     if (entry.key_type !== "ck_live" || !entry.origins.has(origin)) return fail("origin_not_allowed");
   }
-  if (limited && !(await limited).success) return fail("rate_limited");
-  if (entry.used >= TIER_LIMITS[entry.tier]) return fail("quota_exceeded");
+  if (!rateLimitsOff(env) && !(await env.KEY_RATE_LIMITER.limit({ key: rateLimitSubject(entry.key_id) })).success) return fail("rate_limited");
 
-  entry.used++;
-  countInteraction(env.USAGE_QUEUE, ctx, entry.org_id!, now);
-  return { valid: true, org_id: entry.org_id!, tier: entry.tier, key_type: entry.key_type, prefix: entry.prefix };
+  // Check and count with no await in between: concurrent verifications in this isolate cannot both take the last one.
+  const orgId = entry.org_id!;
+  recordUsage(orgId, period.startDay, 0); // only if the record was dropped since the load (the map is bounded)
+  const orgUsage = usage.get(orgId)!;
+  if (orgUsage.used >= TIER_LIMITS[entry.tier]) return fail("quota_exceeded");
+  orgUsage.used++;
+  countInteraction(env.USAGE_QUEUE, ctx, orgId, now);
+  return { valid: true, org_id: orgId, tier: entry.tier, key_type: entry.key_type, prefix: entry.prefix };
 }
