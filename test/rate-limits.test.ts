@@ -21,6 +21,17 @@ describe("per-IP rate limit (60 / 60 s, before auth, every route)", () => {
   });
 });
 
+describe("requests without CF-Connecting-IP (service bindings) skip the IP limit", () => {
+  it("150 binding requests in a minute all pass the IP limiter; each is still authenticated", async () => {
+    const statuses = new Set<number>();
+    for (let i = 0; i < 150; i++) statuses.add((await call("/", { viaBinding: true })).status);
+    expect([...statuses]).toEqual([200]);
+    const unauthenticated = await call("/v1/admin/org/usage", { viaBinding: true });
+    expect(unauthenticated.status).toBe(401);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE event_type = 'AUTH_FAIL_RATE_LIMITED_IP' AND (ip IS NULL OR ip = 'unknown')").first<{ n: number }>()).toEqual({ n: 0 });
+  });
+});
+
 describe("per-key rate limit (1000 / 60 s, after auth)", () => {
   it("a partner key's 1001st request is 429, audited with the key prefix", async () => {
     const partner = await createPartner();

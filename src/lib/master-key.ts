@@ -4,6 +4,7 @@ import { auditStatement } from "./audit";
 import type { AppEnv, Bindings } from "./context";
 import { unauthorized } from "./errors";
 import { timingSafeEqualStrings } from "./keys";
+import { clientIp } from "./rate-limit";
 
 export const MASTER_SCOPES = [
   "ORG_CREATE",
@@ -35,7 +36,7 @@ export const requireMasterKey =
         event_type: "AUTH_FAIL_MASTER_KEY",
         actor: "anonymous",
         request_id: c.get("requestId"),
-        ip: c.req.header("cf-connecting-ip"),
+        ip: clientIp(c),
         detail: `scope=${scope}${given === undefined ? " reason=missing" : ""}`,
       }).run();
       throw unauthorized();

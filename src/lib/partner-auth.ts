@@ -7,7 +7,7 @@ import type { AppEnv } from "./context";
 import { unauthorized } from "./errors";
 import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
 import { parseKey } from "./keys";
-import { enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
+import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;
 const MAX_CACHE_ENTRIES = 10_000;
@@ -76,7 +76,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     actor: "anonymous",
     request_id: c.get("requestId"),
     key_prefix: keyPrefix,
-    ip: c.req.header("cf-connecting-ip"),
+    ip: clientIp(c),
     detail: `reason=${reason}`,
   }).run();
   throw unauthorized();

@@ -1,5 +1,8 @@
 // Rate limits with the Workers rate-limiting bindings: per client IP before auth on every route, and per key after
 // auth on partner and org-key routes (master-key routes skip the per-key limit). Limits live in wrangler.toml.
+// Cloudflare's edge sets CF-Connecting-IP on every request from the internet; a request without it came through a
+// service binding (the payment worker, an ops console): it has no client IP to count and skips the IP limit, and
+// still needs its credential like any other request.
 import type { MiddlewareHandler } from "hono";
 import { auditStatement } from "./audit";
 import type { AppContext, AppEnv } from "./context";
@@ -11,7 +14,8 @@ export const RETRY_AFTER_SECONDS = 60;
 const rateLimited = () =>
   new ApiError(429, "RATE_LIMITED", "Too many requests; retry later.", undefined, { "Retry-After": String(RETRY_AFTER_SECONDS) });
 
-export const clientIp = (c: AppContext) => c.req.header("cf-connecting-ip") ?? "unknown";
+/** The client's IP, or null for a request through a service binding. */
+export const clientIp = (c: AppContext): string | null => c.req.header("cf-connecting-ip") ?? null;
 
 /** RATE_LIMITS = "off" skips the limiter calls: for local benchmarks only (never set it in production). */
 export const rateLimitsOff = (env: { RATE_LIMITS?: string }) => env.RATE_LIMITS === "off";
@@ -19,6 +23,7 @@ export const rateLimitsOff = (env: { RATE_LIMITS?: string }) => env.RATE_LIMITS 
 export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (rateLimitsOff(c.env)) return next();
   const ip = clientIp(c);
+  if (ip === null) return next();
   const { success } = await c.env.IP_RATE_LIMITER.limit({ key: `ip:${ip}` });
   if (!success) {
     await auditStatement(c.env.DB, { event_type: "AUTH_FAIL_RATE_LIMITED_IP", actor: "anonymous", request_id: c.get("requestId"), ip, detail: `path=${c.req.path.slice(0, 200)}` }).run();

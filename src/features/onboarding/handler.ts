@@ -4,6 +4,7 @@ import { auditStatement } from "../../lib/audit";
 import { type AppEnv, envelope } from "../../lib/context";
 import { ApiError } from "../../lib/errors";
 import { ulid } from "../../lib/ids";
+import { clientIp } from "../../lib/rate-limit";
 import { isoNow } from "../../lib/time";
 import { findByIdentifier } from "../partner-orgs/queries";
 import { hashPassword, hashToken } from "./crypto";
@@ -54,7 +55,7 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
          SELECT 'PASSWORD_SET', ?, (SELECT org_id FROM organizations WHERE owner_user_id = ? LIMIT 1), ?, ?, NULL, ?
           WHERE ${consumedByUs.sql}`,
       )
-      .bind(`user:${row.user_id}`, row.user_id, requestId, c.req.header("cf-connecting-ip") ?? null, now, ...consumedByUs.binds),
+      .bind(`user:${row.user_id}`, row.user_id, requestId, clientIp(c), now, ...consumedByUs.binds),
   ]);
   if (consumed.meta.changes !== 1) throw new ApiError(410, "TOKEN_USED", "This link has already been used."); // lost a race
   return c.json({ password_set: true as const, ...envelope(c) }, 200);
