@@ -1,4 +1,5 @@
 // Audit rows: every auth failure and every change. Never a secret: keys appear as type prefix + 8 chars.
+import type { AppContext } from "./context";
 import { isoNow } from "./time";
 
 export const AUDIT_EVENT_TYPES = [
@@ -52,17 +53,86 @@ export function auditStatement(
       `INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at)
        SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE ${where.sql}`,
     )
-    .bind(
-      e.event_type,
-      e.actor,
-      e.org_id ?? null,
-      e.key_prefix ?? null,
-      e.request_id,
-      e.ip ?? null,
-      e.detail ?? null,
-      now,
-      ...where.binds,
-    );
+    .bind(...auditValues(e), now, ...where.binds);
+}
+
+/**
+ * Control and bidi/format characters (C0, C1, U+200E…, U+202A…, U+2066…) written as visible escapes (`\x1b`,
+ * `\u202e`): a path or header copied into an audit row can then neither forge lines nor reorder text in a viewer.
+ */
+export const escapeControls = (s: string) =>
+  s.replace(/[\p{Cc}\p{Cf}]/gu, (ch) => {
+    const code = ch.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+
+const text = (v: string | null | undefined) => (v == null ? null : escapeControls(v));
+
+const auditValues = (e: AuditEvent) => [e.event_type, text(e.actor), text(e.org_id), text(e.key_prefix), e.request_id, text(e.ip), text(e.detail)];
+
+// ---- Aggregated failures -------------------------------------------------------------------------------------
+// Auth failures and rate-limit refusals are what an attacker can produce at will. They are counted into one row per
+// (event type, subject, minute): the first in an isolate is written before its 401/429 is sent (so it can be found
+// by its request id), later ones in the same minute are added up in memory and written by one upsert per
+// FAILURE_FLUSH_MS. A flood costs about one D1 write per subject per flush per isolate, not one per request.
+
+export const FAILURE_FLUSH_MS = 2_000;
+const MAX_PENDING = 10_000;
+
+interface PendingFailure {
+  event: AuditEvent;
+  createdAt: string;
+  count: number;
+  scheduled: boolean;
+}
+
+const pendingFailures = new Map<string, PendingFailure>();
+
+const upsertFailure = (db: D1Database, key: string, e: AuditEvent, createdAt: string, count: number) =>
+  db
+    .prepare(
+      `INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at, count, aggregate_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET count = count + excluded.count`,
+    )
+    .bind(...auditValues(e), createdAt, count, key)
+    .run();
+
+/**
+ * Records a failure of `subject` (who or what failed: a client IP, a key, an IP and a scope…). Each row keeps the
+ * first failure's request id and detail, and counts every failure of its minute.
+ */
+export async function recordFailure(db: D1Database, defer: (p: Promise<unknown>) => void, e: AuditEvent, subject: string, now = Date.now()) {
+  const minute = isoNow(now).slice(0, 16);
+  const key = `${e.event_type}|${minute}|${subject}`;
+  const pending = pendingFailures.get(key);
+  if (pending) {
+    pending.count++;
+    if (!pending.scheduled) {
+      pending.scheduled = true;
+      defer(new Promise((resolve) => setTimeout(resolve, FAILURE_FLUSH_MS)).then(() => flushFailure(db, key)));
+    }
+    return;
+  }
+  if (pendingFailures.size >= MAX_PENDING) {
+    for (const k of pendingFailures.keys()) if (!k.includes(`|${minute}|`)) pendingFailures.delete(k);
+  }
+  pendingFailures.set(key, { event: e, createdAt: isoNow(now), count: 0, scheduled: false });
+  await upsertFailure(db, key, e, isoNow(now), 1);
+}
+
+async function flushFailure(db: D1Database, key: string) {
+  const pending = pendingFailures.get(key);
+  if (!pending || pending.count === 0) return;
+  const count = pending.count;
+  pending.count = 0;
+  pending.scheduled = false;
+  try {
+    await upsertFailure(db, key, pending.event, pending.createdAt, count);
+  } catch (err) {
+    pending.count += count; // counted again by the next flush
+    throw err;
+  }
 }
 
 /**
@@ -82,5 +152,9 @@ export function auditRevokedKeysStatement(
        SELECT 'KEY_REVOKED', ?, org_id, key_type || '_' || prefix, ?, NULL, ?, ?
          FROM api_keys WHERE org_id = ? AND key_type = ? AND revoked_at = ? AND ${where.sql}`,
     )
-    .bind(e.actor, e.request_id, e.detail ?? null, revokedAt, e.org_id, keyType, revokedAt, ...where.binds);
+    .bind(text(e.actor), e.request_id, text(e.detail), revokedAt, e.org_id, keyType, revokedAt, ...where.binds);
 }
+
+/** recordFailure for a request: the rest of the count is flushed with waitUntil. */
+export const auditFailure = (c: AppContext, e: Omit<AuditEvent, "request_id">, subject: string) =>
+  recordFailure(c.env.DB, (p) => c.executionCtx.waitUntil(p), { ...e, request_id: c.get("requestId") }, subject);

@@ -1,6 +1,6 @@
 // Scoped master keys: one secret per scope, sent in X-API-Key, compared in constant time.
 import type { MiddlewareHandler } from "hono";
-import { auditStatement } from "./audit";
+import { auditFailure } from "./audit";
 import type { AppEnv, Bindings } from "./context";
 import { unauthorized } from "./errors";
 import { timingSafeEqualStrings } from "./keys";
@@ -32,13 +32,9 @@ export const requireMasterKey =
     const given = c.req.header("x-api-key");
     const ok = !!expected && given !== undefined && (await timingSafeEqualStrings(given, expected));
     if (!ok) {
-      await auditStatement(c.env.DB, {
-        event_type: "AUTH_FAIL_MASTER_KEY",
-        actor: "anonymous",
-        request_id: c.get("requestId"),
-        ip: clientIp(c),
-        detail: `scope=${scope}${given === undefined ? " reason=missing" : ""}`,
-      }).run();
+      const ip = clientIp(c);
+      const detail = `scope=${scope}${given === undefined ? " reason=missing" : ""}`;
+      await auditFailure(c, { event_type: "AUTH_FAIL_MASTER_KEY", actor: "anonymous", ip, detail }, `${ip ?? "binding"}|${detail}`);
       throw unauthorized();
     }
     await next();

@@ -2,7 +2,7 @@
 // revoked key fails on the very next request. Every failure answers the same 401 no sooner than 80 ms after the
 // request arrived, whatever the reason (so timing tells nothing); success is not delayed.
 import type { MiddlewareHandler } from "hono";
-import { auditStatement } from "./audit";
+import { auditFailure } from "./audit";
 import type { AppEnv } from "./context";
 import { ApiError, unauthorized } from "./errors";
 import { KEY_TYPES, parseKey, type KeyType } from "./keys";
@@ -42,15 +42,9 @@ export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     }
     reason = failure!;
   }
-  await auditStatement(c.env.DB, {
-    event_type: "AUTH_FAIL_ORG_KEY",
-    actor: "anonymous",
-    org_id: orgId,
-    key_prefix: keyPrefix,
-    request_id: c.get("requestId"),
-    ip: clientIp(c),
-    detail: `reason=${reason}`,
-  }).run();
+  const ip = clientIp(c);
+  // Per IP and org: an org's own audit log shows the failures with its keys (revoked, suspended) apart.
+  await auditFailure(c, { event_type: "AUTH_FAIL_ORG_KEY", actor: "anonymous", org_id: orgId, key_prefix: keyPrefix, ip, detail: `reason=${reason}` }, `${ip ?? "binding"}|${orgId ?? "-"}`);
   const wait = AUTH_FAILURE_FLOOR_MS - (performance.now() - started);
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   throw unauthorized();

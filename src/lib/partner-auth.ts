@@ -2,7 +2,7 @@
 // this isolate for PARTNER_CACHE_TTL_MS; rotate-key and deactivate drop the partner's entries here at once, and
 // other isolates' entries expire within the TTL.
 import type { MiddlewareHandler } from "hono";
-import { auditStatement } from "./audit";
+import { auditFailure } from "./audit";
 import type { AppEnv } from "./context";
 import { unauthorized } from "./errors";
 import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
@@ -71,13 +71,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
       return accept(principal);
     }
   }
-  await auditStatement(c.env.DB, {
-    event_type: "AUTH_FAIL_PARTNER_KEY",
-    actor: "anonymous",
-    request_id: c.get("requestId"),
-    key_prefix: keyPrefix,
-    ip: clientIp(c),
-    detail: `reason=${reason}`,
-  }).run();
+  const ip = clientIp(c);
+  await auditFailure(c, { event_type: "AUTH_FAIL_PARTNER_KEY", actor: "anonymous", key_prefix: keyPrefix, ip, detail: `reason=${reason}` }, ip ?? "binding");
   throw unauthorized();
 };

@@ -4,7 +4,7 @@
 // service binding (the payment worker, an ops console): it has no client IP to count and skips the IP limit, and
 // still needs its credential like any other request.
 import type { MiddlewareHandler } from "hono";
-import { auditStatement } from "./audit";
+import { auditFailure } from "./audit";
 import type { AppContext, AppEnv } from "./context";
 import { ApiError } from "./errors";
 
@@ -26,7 +26,7 @@ export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (ip === null) return next();
   const { success } = await c.env.IP_RATE_LIMITER.limit({ key: `ip:${ip}` });
   if (!success) {
-    await auditStatement(c.env.DB, { event_type: "AUTH_FAIL_RATE_LIMITED_IP", actor: "anonymous", request_id: c.get("requestId"), ip, detail: `path=${c.req.path.slice(0, 200)}` }).run();
+    await auditFailure(c, { event_type: "AUTH_FAIL_RATE_LIMITED_IP", actor: "anonymous", ip, detail: `path=${c.req.path.slice(0, 200)}` }, ip);
     throw rateLimited();
   }
   await next();
@@ -47,6 +47,6 @@ export async function enforceKeyRateLimit(
   if (rateLimitsOff(c.env)) return;
   const { success } = await c.env.KEY_RATE_LIMITER.limit({ key: subject });
   if (success) return;
-  await auditStatement(c.env.DB, { event_type: "AUTH_FAIL_RATE_LIMITED_KEY", ...audit, request_id: c.get("requestId"), ip: clientIp(c) }).run();
+  await auditFailure(c, { event_type: "AUTH_FAIL_RATE_LIMITED_KEY", ...audit, ip: clientIp(c) }, subject);
   throw rateLimited();
 }

@@ -69,10 +69,10 @@ export const auditLog: RouteHandler<typeof auditLogRoute, AppEnv> = async (c) =>
   if (since) (where.push("created_at >= ?"), binds.push(since));
   if (until) (where.push("created_at < ?"), binds.push(until));
   const { results } = await c.env.DB.prepare(
-    `SELECT id, event_type, actor, key_prefix, request_id, detail, created_at FROM audit_log
+    `SELECT id, event_type, actor, key_prefix, request_id, detail, count, created_at FROM audit_log
       WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT ?`,
   )
     .bind(...binds, limit)
-    .all<{ id: number; event_type: string; actor: string; key_prefix: string | null; request_id: string; detail: string | null; created_at: string }>();
+    .all<{ id: number; event_type: string; actor: string; key_prefix: string | null; request_id: string; detail: string | null; count: number; created_at: string }>();
   return c.json({ results, count: results.length, ...envelope(c) }, 200);
 };

@@ -114,6 +114,7 @@ export const auditLogRoute = createRoute({
                 key_prefix: z.string().nullable(),
                 request_id: z.string(),
                 detail: z.string().nullable(),
+                count: z.number().int().openapi({ description: "How many events this row stands for: auth failures and rate-limit refusals are counted into one row per subject per minute." }),
                 created_at: z.string(),
               }),
             ),
