@@ -292,3 +292,87 @@ describe("GET /set-password", () => {
     }
   });
 });
+
+describe("trust: the smaller holes", () => {
+  const resend = (partnerKey: string, identifier: string) =>
+    call(`${PARTNER_ORGS}/${identifier}/resend-invite/`, { method: "POST", headers: { "x-kelviq-partner-key": partnerKey } });
+
+  it("resend-invite: at most one per user per 10 minutes and 5 per day, 429 with Retry-After, nothing queued", async () => {
+    spyEmail();
+    const partner = await createPartner();
+    const org = await (await provision(partner.partner_key, provisionBody())).json<any>();
+    const orgId = await orgIdOf(org.organizationIdentifier);
+    const outboxRows = () => countRows("outbox", "json_extract(payload, '$.org_id') = ?", orgId);
+    expect((await resend(partner.partner_key, org.organizationIdentifier)).status).toBe(202);
+    const before = await outboxRows();
+    const soon = await resend(partner.partner_key, org.organizationIdentifier);
+    expect(soon.status).toBe(429);
+    expect((await soon.json<any>()).error).toBe("RATE_LIMITED");
+    const retryAfter = Number(soon.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(590);
+    expect(retryAfter).toBeLessThanOrEqual(600);
+    expect(await outboxRows()).toBe(before);
+
+    // Four more, each 11 minutes apart, are allowed; the sixth of the day is refused until the first is 24 h old.
+    const start = Date.now();
+    const spy = vi.spyOn(Date, "now");
+    try {
+      for (let i = 1; i <= 4; i++) {
+        spy.mockReturnValue(start + i * 11 * 60_000);
+        expect((await resend(partner.partner_key, org.organizationIdentifier)).status, `resend ${i + 1}`).toBe(202);
+      }
+      spy.mockReturnValue(start + 5 * 11 * 60_000);
+      const sixth = await resend(partner.partner_key, org.organizationIdentifier);
+      expect(sixth.status).toBe(429);
+      const wait = Number(sixth.headers.get("retry-after"));
+      expect(wait).toBeGreaterThan(24 * 3600 - 5 * 11 * 60 - 5);
+      expect(wait).toBeLessThanOrEqual(24 * 3600 - 5 * 11 * 60 + 1);
+      spy.mockReturnValue(start + 24 * 3600_000 + 1000);
+      expect((await resend(partner.partner_key, org.organizationIdentifier)).status).toBe(202);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("businessName refuses bidi controls and other invisible format characters (422); the welcome subject carries no partner text", async () => {
+    const { sent } = spyEmail();
+    const partner = await createPartner();
+    for (const name of ["Acme\u202Egnp.exe", "Pay\u200Bpal", "\u2066Acme\u2069", "Ac\uFEFFme", "Acme\u00ADCorp"]) {
+      const res = await provision(partner.partner_key, provisionBody({ businessName: name }));
+      expect(res.status, JSON.stringify(name)).toBe(422);
+      const json = await res.json<any>();
+      expect(json).toMatchObject({ error: "VALIDATION_FAILED" });
+      expect(json.details[0]).toMatchObject({ location: "body", field: "businessName" });
+    }
+    expect(await countRows("organizations", "partner_id = ?", partner.partner_id)).toBe(0);
+    // Letters that need a joiner still work (Persian with ZWNJ), and the subject is ours alone.
+    const body = provisionBody({ businessName: "Evil Corp <script> — Urgent: reset now" });
+    expect((await provision(partner.partner_key, body)).status).toBe(201);
+    expect((await provision(partner.partner_key, provisionBody({ businessName: "می\u200Cخواهم" }))).status).toBe(201);
+    const mail = await until(async () => sent.find((m) => m.to === body.email));
+    const subject = /\r\nSubject: ([^\r\n]*)/.exec(mail.raw)![1];
+    expect(subject).toBe("Set your password");
+    // The operator API refuses them too (422, as every operator body error).
+    const op = await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": uniq() }, json: { org_id: `org_${uniq().replace(/[^a-z0-9_]/g, "")}`, name: "Acme\u202E", domain: "general", tier: "starter", allowed_origins: "https://a.example.com" } });
+    expect(op.status).toBe(422);
+  });
+
+  it("passwords are NFKC-normalized before hashing: the same password typed on two devices matches", async () => {
+    const { sent } = spyEmail();
+    const partner = await createPartner();
+    const body = provisionBody();
+    const org = await (await provision(partner.partner_key, body)).json<any>();
+    const token = linkIn((await until(async () => sent.find((m) => m.to === body.email))).raw)!;
+    const typed = "cafe\u0301 ｆｕｌｌｗｉｄｔｈ pass"; // decomposed é and full-width letters
+    expect((await call("/api/v1/auth/set-password", { json: { token, password: typed } })).status).toBe(200);
+    const user = await env.DB.prepare("SELECT password_hash FROM users WHERE id = ?").bind(org.userId).first<any>();
+    const [, , salt, hash] = user.password_hash.split("$");
+    const saltBytes = Uint8Array.from(atob(salt.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    const derive = async (p: string) => {
+      const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(p), "PBKDF2", false, ["deriveBits"]);
+      const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: saltBytes, iterations: 100_000 }, key, 256));
+      return btoa(String.fromCharCode(...bits)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    };
+    expect(await derive("café fullwidth pass")).toBe(hash); // composed é, ASCII letters: the other device
+  });
+});

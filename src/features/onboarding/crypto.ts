@@ -17,10 +17,14 @@ export async function newToken(): Promise<{ token: string; hash: string }> {
 
 export const hashToken = (token: string) => sha256Hex(token);
 
-/** PBKDF2-SHA256 with a per-user salt; the parameters are stored beside the hash: pbkdf2-sha256$iter$salt$hash. */
+/**
+ * PBKDF2-SHA256 with a per-user salt; the parameters are stored beside the hash: pbkdf2-sha256$iter$salt$hash. The
+ * password is NFKC-normalized first (as NIST SP 800-63B asks), so the same password typed on two keyboards (é as one
+ * or two code points, full-width letters) hashes the same. A sign-in must normalize the same way.
+ */
 export async function hashPassword(password: string): Promise<string> {
   const salt = crypto.getRandomValues(new Uint8Array(16));
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password.normalize("NFKC")), "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations: PBKDF2_ITERATIONS }, key, 256);
   return `pbkdf2-sha256$${PBKDF2_ITERATIONS}$${b64url(salt)}$${b64url(new Uint8Array(bits))}`;
 }

@@ -28,7 +28,8 @@ export const addressOf = (from: string) => /<([^>]+)>/.exec(from)?.[1] ?? from.t
 
 export function renderWelcomeEmail(e: WelcomeEmail) {
   const expires = new Date(e.expiresAt).toUTCString();
-  const subject = `Set your password for ${e.orgName}`;
+  // A fixed subject: the org name is partner-chosen text, and a subject line is where phishing text would work best.
+  const subject = "Set your password";
   const text = [
     `Welcome to ${e.orgName}.`,
     "",

@@ -61,25 +61,57 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
   return c.json({ password_set: true as const, ...envelope(c) }, 200);
 };
 
+/** Resend limits per user: one per RESEND_SPACING_MS, RESEND_PER_DAY per rolling 24 hours. */
+export const RESEND_SPACING_MS = 10 * 60_000;
+export const RESEND_PER_DAY = 5;
+const DAY_MS = 86_400_000;
+
 export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = async (c) => {
   const { partner_id: partnerId } = c.get("partner");
   const db = c.env.DB;
   const org = await findByIdentifier(db, partnerId, c.req.valid("param").identifier.toLowerCase());
   if (!org || org.owner_user_id === null) throw new ApiError(404, "NOT_FOUND", "No such organization.");
-  const now = isoNow();
+  const nowMs = Date.now();
+  const now = isoNow(nowMs);
+  const requestId = c.get("requestId");
+  const userId = org.owner_user_id;
   const outboxId = ulid();
-  const hasNoPassword = { sql: "EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash IS NULL)", binds: [org.owner_user_id] };
-  const [, queued] = await db.batch([
-    // The old link dies now, not when the new email goes out.
-    db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND ${hasNoPassword.sql}`).bind(now, org.owner_user_id, ...hasNoPassword.binds),
+  const hasNoPassword = `EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash IS NULL)`;
+  const ours = { sql: "EXISTS (SELECT 1 FROM invite_resends WHERE user_id = ? AND request_id = ?)", binds: [userId, requestId] };
+  const [allowed, , , , state] = await db.batch([
+    // The limits, checked and recorded in the batch: concurrent resends cannot both pass.
     db
-      .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'welcome_email', json_object('user_id', CAST(? AS INTEGER), 'org_id', ?), ?, ? WHERE ${hasNoPassword.sql}`)
-      .bind(outboxId, org.owner_user_id, org.org_id, now, now, ...hasNoPassword.binds),
-    auditStatement(db, { event_type: "INVITE_RESENT", actor: `partner:${partnerId}`, org_id: org.org_id, request_id: c.get("requestId") }, now, hasNoPassword),
+      .prepare(
+        `INSERT INTO invite_resends (user_id, sent_at, request_id) SELECT ?, ?, ?
+          WHERE ${hasNoPassword}
+            AND NOT EXISTS (SELECT 1 FROM invite_resends WHERE user_id = ? AND sent_at > ?)
+            AND (SELECT COUNT(*) FROM invite_resends WHERE user_id = ? AND sent_at > ?) < ?`,
+      )
+      .bind(userId, now, requestId, userId, userId, isoNow(nowMs - RESEND_SPACING_MS), userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY),
+    // The old link dies now, not when the new email goes out.
+    db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND ${ours.sql}`).bind(now, userId, ...ours.binds),
+    db
+      .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'welcome_email', json_object('user_id', CAST(? AS INTEGER), 'org_id', ?), ?, ? WHERE ${ours.sql}`)
+      .bind(outboxId, userId, org.org_id, now, now, ...ours.binds),
+    auditStatement(db, { event_type: "INVITE_RESENT", actor: `partner:${partnerId}`, org_id: org.org_id, request_id: requestId }, now, ours),
+    db
+      .prepare(
+        `SELECT ${hasNoPassword} AS no_password,
+                (SELECT MAX(sent_at) FROM invite_resends WHERE user_id = ? AND request_id <> ?) AS last_at,
+                (SELECT sent_at FROM invite_resends WHERE user_id = ? AND sent_at > ? ORDER BY sent_at DESC LIMIT 1 OFFSET ?) AS day_oldest_at`,
+      )
+      .bind(userId, userId, requestId, userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY - 1),
   ]);
-  if (queued.meta.changes !== 1) throw new ApiError(409, "PASSWORD_ALREADY_SET", "The owner has already set a password.");
+  if (allowed.meta.changes !== 1) {
+    const s = state.results[0] as { no_password: number; last_at: string | null; day_oldest_at: string | null };
+    if (!s.no_password) throw new ApiError(409, "PASSWORD_ALREADY_SET", "The owner has already set a password.");
+    // Wait for whichever limit frees up last: the 10-minute spacing, or the oldest of the day's five.
+    const freeAt = Math.max(s.last_at ? Date.parse(s.last_at) + RESEND_SPACING_MS : 0, s.day_oldest_at ? Date.parse(s.day_oldest_at) + DAY_MS : 0);
+    const retryAfter = String(Math.max(1, Math.ceil((freeAt - nowMs) / 1000)));
+    throw new ApiError(429, "RATE_LIMITED", `At most one invite per ${RESEND_SPACING_MS / 60_000} minutes and ${RESEND_PER_DAY} per day; retry later.`, undefined, { "Retry-After": retryAfter });
+  }
   c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
-  return c.json({ organizationIdentifier: org.identifier, userId: org.owner_user_id, inviteQueued: true as const }, 202);
+  return c.json({ organizationIdentifier: org.identifier, userId, inviteQueued: true as const }, 202);
 };
 
 const securityHeaders = { "Content-Security-Policy": PAGE_CSP, "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store" };

@@ -144,6 +144,7 @@ export async function sweepOutboxAndRetention(env: Bindings, now = Date.now()) {
     db.prepare(`DELETE FROM audit_log WHERE created_at < ?`).bind(at(now - RETENTION.auditDays * DAY_MS)),
     db.prepare(`DELETE FROM password_tokens WHERE expires_at < ?`).bind(at(now - RETENTION.tokenDaysAfterExpiry * DAY_MS)),
     db.prepare(`DELETE FROM usage_daily WHERE day < ?`).bind(utcDay(now - RETENTION.usageDays * DAY_MS)),
+    db.prepare(`DELETE FROM invite_resends WHERE sent_at < ?`).bind(at(now - DAY_MS)),
   ]);
   const ids = (due.results as { id: string }[]).map((r) => r.id);
   for (let i = 0; i < ids.length; i += 100) await enqueueOutbox(env.OUTBOX_QUEUE, ids.slice(i, i + 100));

@@ -75,7 +75,10 @@ export const resendInviteRoute = createRoute({
       description: "A new email is queued.",
       content: { "application/json": { schema: z.object({ organizationIdentifier: z.string(), userId: z.number().int(), inviteQueued: z.literal(true) }) } },
     },
-    ...errorResponses([400, 401, 404, 409], { 409: "PASSWORD_ALREADY_SET: the owner has set a password" }),
+    ...errorResponses([400, 401, 404, 409, 429], {
+      409: "PASSWORD_ALREADY_SET: the owner has set a password",
+      429: "RATE_LIMITED: at most one resend per user per 10 minutes and 5 per 24 hours; Retry-After says when",
+    }),
   },
 });
 

@@ -13,7 +13,15 @@ export const ORG_ID_PATTERN = /^org_[a-z0-9_]{3,60}$/;
 export const KEY_SHOWN_ONCE_WARNING = "This API key is shown ONCE. Store it securely. It cannot be retrieved later.";
 
 const MAX_ORIGINS = 50;
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** C0 and C1 control characters. */
+export const CONTROL_CHARS = /\p{Cc}/u;
+/**
+ * Invisible format characters (Unicode Cf: bidi overrides and isolates, zero-width space, BOM, soft hyphen…) that let
+ * a name look like another or reorder the text around it. ZWNJ and ZWJ stay allowed: Persian and Indic scripts and
+ * emoji sequences need them.
+ */
+export const INVISIBLE_FORMAT_CHARS = /(?![\u200c\u200d])\p{Cf}/u;
+export const INVISIBLE_FORMAT_MESSAGE = "Must not contain invisible format characters (bidi controls, zero-width spaces and the like).";
 
 /** An exact browser origin: `https://host[:port]`, or `http://localhost[:port]`; lower-case, no path or slash. */
 export function isExactOrigin(candidate: string): boolean {
@@ -56,4 +64,5 @@ export const OrgName = z
   .trim()
   .min(1, "Must not be empty.")
   .max(200, "Must be at most 200 characters.")
-  .refine((s) => !CONTROL_CHARS.test(s), "Must not contain control characters.");
+  .refine((s) => !CONTROL_CHARS.test(s), "Must not contain control characters.")
+  .refine((s) => !INVISIBLE_FORMAT_CHARS.test(s), INVISIBLE_FORMAT_MESSAGE);

@@ -10,6 +10,7 @@ import { decodeCursor, encodeCursor } from "../../lib/paging";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
+import { INVISIBLE_FORMAT_CHARS, INVISIBLE_FORMAT_MESSAGE } from "../orgs/model";
 import { insertOrgKey } from "../orgs/queries";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
@@ -39,6 +40,11 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
   const db = c.env.DB;
   const now = isoNow();
   const businessName = body.businessName || undefined;
+  // Well-formed JSON whose name is refused for what it would show: 422, as the trust issue decided (other partner
+  // body errors are 400, as the partner API documents).
+  if (businessName && INVISIBLE_FORMAT_CHARS.test(businessName)) {
+    throw new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [{ location: "body", field: "businessName", message: INVISIBLE_FORMAT_MESSAGE }]);
+  }
   const org: q.NewPartnerOrg = {
     orgId: `org_${ulid().toLowerCase()}`,
     identifier: crypto.randomUUID(),

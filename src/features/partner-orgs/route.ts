@@ -3,11 +3,11 @@ import { jsonBody } from "../../lib/json-body";
 import { errorResponses } from "../../lib/openapi";
 import { cursorParam, limitParam } from "../../lib/paging";
 import { requirePartnerKey } from "../../lib/partner-auth";
+import { CONTROL_CHARS } from "../orgs/model";
 
 const tags = ["Partner"];
 const security = [{ partnerKeyAuth: [] }];
 const BASE = "/api/v1/partner/organizations";
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 export const PartnerOrganization = z
   .object({
