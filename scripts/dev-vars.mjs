@@ -6,7 +6,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 const FILE = new URL("../.dev.vars", import.meta.url);
 const EXAMPLE = new URL("../.dev.vars.example", import.meta.url);
 
-// Every variable the example documents with an empty value is a secret to generate.
+// Every variable the example documents with an empty value is a secret to generate, except those that must stay
+// empty until an operator fills them (the previous pepper exists only during a rotation).
+const LEFT_EMPTY = new Set(["API_KEY_PEPPER_PREVIOUS"]);
 const wanted = readFileSync(EXAMPLE, "utf8")
   .split("\n")
   .map((line) => /^([A-Z0-9_]+)=\s*$/.exec(line)?.[1])
@@ -18,7 +20,7 @@ const have = new Set(current.split("\n").map((line) => /^([A-Z0-9_]+)=/.exec(lin
 const added = [];
 for (const name of wanted) {
   if (have.has(name)) continue;
-  const value = name === "API_KEY_PEPPER" ? randomBytes(32).toString("base64url") : `dev_${randomBytes(24).toString("base64url")}`;
+  const value = LEFT_EMPTY.has(name) ? "" : name === "API_KEY_PEPPER" ? randomBytes(32).toString("base64url") : `dev_${randomBytes(24).toString("base64url")}`;
   added.push(`${name}=${value}`);
 }
 

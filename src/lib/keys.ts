@@ -70,9 +70,13 @@ export function currentPepper(env: { API_KEY_PEPPER?: string }): Promise<Pepper>
   return loadPepper(secret);
 }
 
-/** The previous pepper while a rotation is in progress, else null. */
+/**
+ * The previous pepper while a rotation is in progress, else null. The secret is always declared (wrangler passes
+ * only declared secrets), so "no rotation" is an empty value, or `none` where a tool refuses an empty secret.
+ */
 export function previousPepper(env: { API_KEY_PEPPER_PREVIOUS?: string }): Promise<Pepper> | null {
-  return env.API_KEY_PEPPER_PREVIOUS ? loadPepper(env.API_KEY_PEPPER_PREVIOUS) : null;
+  const secret = env.API_KEY_PEPPER_PREVIOUS?.trim();
+  return secret && secret !== "none" ? loadPepper(secret) : null;
 }
 
 export async function sha256Hex(text: string): Promise<string> {
