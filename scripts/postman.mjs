@@ -46,15 +46,15 @@ const FLOW = {
     status: 201,
     pre: `pm.environment.set("org_id", "org_newman_" + Date.now());`,
     body: { org_id: "{{org_id}}", name: "Newman Co", domain: "general", tier: "starter", allowed_origins: "https://newman.example.com" },
-    capture: capture("ORG_API_KEY", "api_key"),
+    capture: j([capture("ORG_API_KEY", "api_key"), capture("ORG_SERVER_KEY", "server_api_key")]),
   },
   "GET /v1/admin/org/{org_id}/usage": { status: 200 },
   "GET /v1/admin/org/usage": { status: 200 },
   "POST /v1/admin/org/{org_id}/suspend": { status: 200, body: confirm("org_id") },
   "POST /v1/admin/org/{org_id}/reactivate": { status: 200, body: confirm("org_id") },
   "POST /v1/admin/billing/org/{org_id}/suspend": { status: 200 },
-  "POST /v1/admin/billing/org/{org_id}/rotate": { status: 200, capture: capture("ORG_API_KEY", "new_api_key") },
-  "POST /v1/admin/org/{org_id}/force-rotate": { status: 200, body: confirm("org_id"), capture: capture("ORG_API_KEY", "new_api_key") },
+  "POST /v1/admin/billing/org/{org_id}/rotate": { status: 200, capture: j([capture("ORG_API_KEY", "new_api_key"), capture("ORG_SERVER_KEY", "new_server_api_key")]) },
+  "POST /v1/admin/org/{org_id}/force-rotate": { status: 200, body: confirm("org_id"), capture: j([capture("ORG_API_KEY", "new_api_key"), capture("ORG_SERVER_KEY", "new_server_api_key")]) },
   "POST /v1/admin/org/{org_id}/force-revoke": { status: 200, pre: throwaway("org"), body: confirm("revoke_org_id"), vars: { org_id: "revoke_org_id" } },
   "POST /v1/admin/partners": { status: 201, body: { name: "Newman Partner" }, capture: j([capture("PARTNER_KEY", "partner_key"), capture("partner_id", "partner_id")]) },
   "GET /v1/admin/partners": { status: 200 },
@@ -72,7 +72,8 @@ const FLOW = {
   "POST /api/v1/partner/organizations/{identifier}/rotate-keys": { status: 200 },
   "POST /api/v1/partner/organizations/{identifier}/resend-invite": { status: 202 },
   "GET /v1/admin/audit-log": { status: 200 },
-  "POST /v1/admin/key/rotate": { status: 200, capture: capture("ORG_API_KEY", "new_api_key") },
+  // The server key rotates the client key; then revokes itself (the last org request of the run).
+  "POST /v1/admin/key/rotate": { status: 200, body: { key_type: "ck_live" }, capture: capture("ORG_API_KEY", "new_api_key") },
   "POST /v1/admin/key/revoke": { status: 200 },
   "GET /set-password": { status: 200 },
   // Without the emailed token only the refusals can be run: they check the error envelope.
@@ -87,7 +88,7 @@ function authHeader(security) {
   if (!scheme) return [];
   if (scheme.startsWith("MasterKey_")) return [{ key: "X-API-Key", value: `{{MASTER_ADMIN_KEY_${scheme.slice(10)}}}` }];
   if (scheme === "partnerKeyAuth") return [{ key: "X-Kelviq-Partner-Key", value: "{{PARTNER_KEY}}" }];
-  if (scheme === "OrgApiKey") return [{ key: "X-API-Key", value: "{{ORG_API_KEY}}" }];
+  if (scheme === "OrgApiKey") return [{ key: "X-API-Key", value: "{{ORG_SERVER_KEY}}" }];
   throw new Error(`unknown security scheme ${scheme}`);
 }
 
@@ -158,7 +159,7 @@ const environment = {
   values: [
     { key: "baseUrl", value: "http://localhost:8787", type: "default", enabled: true },
     ...dotDevVars.map((key) => ({ key, value: "", type: "secret", enabled: true })),
-    ...["PARTNER_KEY", "ORG_API_KEY"].map((key) => ({ key, value: "", type: "secret", enabled: true })),
+    ...["PARTNER_KEY", "ORG_API_KEY", "ORG_SERVER_KEY"].map((key) => ({ key, value: "", type: "secret", enabled: true })),
     ...["org_id", "partner_id", "organization_identifier", "external_id", "revoke_org_id", "deactivate_partner_id"].map((key) => ({ key, value: "", type: "default", enabled: true })),
   ],
 };

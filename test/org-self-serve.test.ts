@@ -208,3 +208,16 @@ describe("key roles: only the server key administers the org", () => {
     expect(await liveKeys(org.org_id)).toBe(2);
   });
 });
+
+describe("optional body of rotate and revoke", () => {
+  it("an empty body with Content-Length: 0 is no body; an empty body declared JSON is 400 INVALID_JSON", async () => {
+    const org = await makeOrg();
+    const empty = await call("/v1/admin/key/rotate", { method: "POST", headers: { "x-api-key": org.server_api_key }, body: new Uint8Array(0) });
+    expect(empty.status).toBe(200);
+    const rotated = await empty.json<any>();
+    expect(rotated.key_type).toBe("sk_live");
+    const declared = await call("/v1/admin/key/revoke", { method: "POST", headers: { "x-api-key": rotated.new_api_key, "content-type": "application/json" }, body: "" });
+    expect(declared.status).toBe(400);
+    expect((await declared.json<any>()).error).toBe("INVALID_JSON");
+  });
+});

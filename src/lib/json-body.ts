@@ -2,7 +2,6 @@
 // Zod validation runs after this and reuses the parsed body (Hono caches it).
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { except } from "hono/combine";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse } from "./errors";
 
@@ -30,9 +29,15 @@ const parseJson: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export const jsonBody: MiddlewareHandler<AppEnv>[] = [limitBody, parseJson];
 
-/** For routes whose JSON body is optional: no body at all is fine; any body gets the same checks as jsonBody. */
-export const optionalJsonBody: MiddlewareHandler<AppEnv> = except(
-  (c) => c.req.header("content-type") === undefined && c.req.raw.body === null,
+/**
+ * For routes whose JSON body is optional: no body at all (or an empty one, as clients send with Content-Length: 0)
+ * is fine; any other body gets the same checks as jsonBody.
+ */
+export const optionalJsonBody: MiddlewareHandler<AppEnv>[] = [
   limitBody,
-  parseJson,
-);
+  async (c, next) => {
+    const empty = c.req.raw.body === null || (await c.req.arrayBuffer()).byteLength === 0;
+    if (empty && c.req.header("content-type") === undefined) return next();
+    return parseJson(c, next);
+  },
+];

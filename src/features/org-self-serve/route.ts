@@ -31,7 +31,7 @@ export const rotateOwnKeyRoute = createRoute({
   description:
     "Needs the server key. Without a body, rotates the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
     "rotates the client key (for a client key that leaked out of a web page, or to restore one after a revoke).",
-  middleware: [requireOrgKey, requireServerKey, optionalJsonBody] as const,
+  middleware: [requireOrgKey, requireServerKey, ...optionalJsonBody] as const,
   request: { body: keyTypeBody },
   responses: {
     200: {
@@ -64,7 +64,7 @@ export const revokeOwnKeyRoute = createRoute({
   description:
     "Needs the server key. Without a body, revokes the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
     "revokes the client key (rotate with the same body to get a new one).",
-  middleware: [requireOrgKey, requireServerKey, optionalJsonBody] as const,
+  middleware: [requireOrgKey, requireServerKey, ...optionalJsonBody] as const,
   request: { body: keyTypeBody },
   responses: {
     200: {
