@@ -4,7 +4,8 @@ import { defineConfig } from "vitest/config";
 import { TEST_SECRETS } from "../vitest.config";
 
 // The payment worker is the worker under test; org-key-authority runs beside it, built from this repository, and
-// the two talk through the real service binding. SERVICE_DB is the service's own D1 database, for assertions.
+// the two talk through the real service binding to its BillingService entrypoint. SERVICE_DB is the service's own
+// D1 database, for assertions; DB is the payment worker's own (its migrations are applied in test/setup.ts).
 const here = (path: string) => new URL(path, import.meta.url).pathname;
 const SERVICE_BUILD = here(".service-build");
 const SERVICE_DB_ID = "org-key-authority-test";
@@ -14,20 +15,15 @@ export default defineConfig(async () => {
   const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", SERVICE_BUILD, "--env", ""], { encoding: "utf8", cwd: here("..") });
   if (build.status !== 0) throw new Error(`building the service failed:\n${build.stderr}`);
   const migrations = await readD1Migrations(here("../migrations"));
-  const paymentSecrets = {
-    STRIPE_WEBHOOK_SECRET,
-    MASTER_ADMIN_KEY_ORG_CREATE: TEST_SECRETS.MASTER_ADMIN_KEY_ORG_CREATE,
-    MASTER_ADMIN_KEY_BILLING_SUSPEND: TEST_SECRETS.MASTER_ADMIN_KEY_BILLING_SUSPEND,
-    MASTER_ADMIN_KEY_BILLING_ROTATE: TEST_SECRETS.MASTER_ADMIN_KEY_BILLING_ROTATE,
-    MASTER_ADMIN_KEY_ORG_USAGE_READ: TEST_SECRETS.MASTER_ADMIN_KEY_ORG_USAGE_READ,
-  };
+  const paymentMigrations = await readD1Migrations(here("migrations"));
   return {
     plugins: [
       cloudflareTest({
         wrangler: { configPath: here("wrangler.toml") },
         miniflare: {
-          bindings: { ...paymentSecrets, TEST_MIGRATIONS: migrations, API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER },
-          d1Databases: { SERVICE_DB: SERVICE_DB_ID },
+          // The payment worker's only secret: no master key.
+          bindings: { STRIPE_WEBHOOK_SECRET, TEST_MIGRATIONS: migrations, PAYMENT_MIGRATIONS: paymentMigrations, API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER },
+          d1Databases: { SERVICE_DB: SERVICE_DB_ID, DB: "payment-worker-test" },
           workers: [
             {
               name: "org-key-authority",

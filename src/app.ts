@@ -44,3 +44,6 @@ export function createApp() {
   app.doc31("/openapi.json", OPENAPI_CONFIG);
   return app;
 }
+
+/** The one app of this Worker: the fetch handler and the billing entrypoint both run it. */
+export const app = createApp();

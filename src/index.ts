@@ -1,12 +1,12 @@
-import { createApp } from "./app";
+import { app } from "./app";
 import type { Bindings } from "./lib/context";
 import { consumeOutbox, type OutboxMessage, sweepOutboxAndRetention } from "./features/onboarding/outbox";
 import { consumeUsage, type UsageMessage } from "./verify/usage";
 
+export { BillingService } from "./billing/entrypoint";
 export { KeyVerifier } from "./verify/entrypoint";
 export type { VerifyResult } from "./verify/verify-key";
 
-const app = createApp();
 
 export default {
   fetch: app.fetch,

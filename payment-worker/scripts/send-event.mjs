@@ -1,5 +1,5 @@
 // Signs a Stripe event fixture the way Stripe does and POSTs it to the payment worker.
-//   npm run stripe:send -- checkout.session.completed [--org org_acme_demo] [--keep-id] [--url http://localhost:8788]
+//   npm run stripe:send -- checkout.session.completed [--org org_acme_demo] [--keep-id] [--port 8788 | --url http://host:port]
 // A fresh event id is used unless --keep-id (keep it to see a redelivery replay).
 import { readFileSync } from "node:fs";
 import Stripe from "stripe";
@@ -10,7 +10,7 @@ const flag = (name, fallback) => {
   return i === -1 ? fallback : args[i + 1];
 };
 const type = args.find((a) => !a.startsWith("--") && !args[args.indexOf(a) - 1]?.startsWith("--")) ?? "checkout.session.completed";
-const url = flag("url", "http://localhost:8788");
+const url = flag("url", `http://localhost:${flag("port", "8788")}`);
 const orgId = flag("org", "org_acme_2026_example");
 const secret = /^STRIPE_WEBHOOK_SECRET=(.*)$/m.exec(readFileSync(new URL("../.dev.vars", import.meta.url), "utf8"))?.[1];
 if (!secret) throw new Error("No STRIPE_WEBHOOK_SECRET in payment-worker/.dev.vars: run npm run start:payments first.");

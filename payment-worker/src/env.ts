@@ -1,10 +1,11 @@
+import type { BillingRpc } from "../../src/billing/entrypoint";
+
 export interface PaymentEnv {
-  ORG_SERVICE: Fetcher;
+  /** The service's billing entrypoint (`entrypoint = "BillingService"`): the binding is the credential. */
+  BILLING: BillingRpc;
+  /** The payment worker's own state: accounts, payments, processed event ids (migrations in ./migrations). */
+  DB: D1Database;
   EMAIL: SendEmail;
   EMAIL_FROM: string;
   STRIPE_WEBHOOK_SECRET: string;
-  MASTER_ADMIN_KEY_ORG_CREATE: string;
-  MASTER_ADMIN_KEY_BILLING_SUSPEND: string;
-  MASTER_ADMIN_KEY_BILLING_ROTATE: string;
-  MASTER_ADMIN_KEY_ORG_USAGE_READ: string;
 }

@@ -1,11 +1,13 @@
 import Stripe from "stripe";
+import { TransientServiceError } from "./billing";
 import type { PaymentEnv } from "./env";
 import { HANDLERS } from "./events";
-import { TransientServiceError } from "./org-service";
+import { claimEvent, finishEvent, releaseEvent } from "./state";
 import { sweepUsage } from "./sweep";
 
 const cryptoProvider = Stripe.createSubtleCryptoProvider();
 const json = (body: unknown, status = 200) => Response.json(body, { status });
+const log = (fields: Record<string, unknown>) => console.log(JSON.stringify({ worker: "payment-worker", ...fields }));
 
 async function webhook(request: Request, env: PaymentEnv): Promise<Response> {
   const signature = request.headers.get("stripe-signature");
@@ -20,11 +22,22 @@ async function webhook(request: Request, env: PaymentEnv): Promise<Response> {
   }
   const handle = HANDLERS[event.type];
   if (!handle) return json({ received: true, ignored: event.type });
+
+  // Our own memory of processed events (35 days): a redelivery, however late, never acts twice; concurrent
+  // deliveries of one event are serialized by the claim (the others get 409, and Stripe delivers them again later).
+  const claim = await claimEvent(env.DB, event.id, event.type);
+  if (!claim.claimed) {
+    if (claim.status === "done") return json({ received: true, action: "duplicate", detail: claim.outcome });
+    return json({ error: "this event is being processed; retry later" }, 409);
+  }
   try {
-    return json({ received: true, ...(await handle(event, env)) });
+    const outcome = await handle(event, env);
+    await finishEvent(env.DB, event.id, outcome.action);
+    return json({ received: true, ...outcome });
   } catch (err) {
+    await releaseEvent(env.DB, event.id);
     if (err instanceof TransientServiceError) {
-      console.log(JSON.stringify({ worker: "payment-worker", level: "warn", event_id: event.id, type: event.type, action: "retry_later", detail: err.message }));
+      log({ level: "warn", event_id: event.id, type: event.type, action: "retry_later", detail: err.message });
       return json({ error: "org service unavailable; retry" }, 503);
     }
     throw err;

@@ -6,7 +6,13 @@ declare global {
     interface Env extends PaymentEnv {
       SERVICE_DB: D1Database;
       TEST_MIGRATIONS: D1Migration[];
+      PAYMENT_MIGRATIONS: D1Migration[];
       API_KEY_PEPPER: string;
     }
   }
+}
+
+declare module "*?raw" {
+  const text: string;
+  export default text;
 }

@@ -23,9 +23,15 @@ export const FIXTURES = {
 let n = 0;
 export const uniq = (label: string) => `${label}_${Date.now().toString(36)}${(n++).toString(36)}`;
 
-/** A fixture with a fresh event id and every org_id replaced: one org per test. */
+/** The fixtures' Stripe ids, made the org's own in each test (one customer, subscription, charge per org). */
+const STRIPE_IDS = ["cus_RsT9uV8wX7yZ6a", "sub_1QcKpK2eZvKYlo2CxY1z2A3b", "ch_1QcKpK2eZvKYlo2CcHaRgE01", "pi_1QcKpK2eZvKYlo2CpAyInT01"];
+export const stripeIdsOf = (orgId: string) => ({ customer: `cus_${orgId}`, subscription: `sub_${orgId}`, charge: `ch_${orgId}`, paymentIntent: `pi_${orgId}` });
+
+/** A fixture with a fresh event id, and every org_id and Stripe id made this org's: one org per test. */
 export function eventFor(type: keyof typeof FIXTURES, orgId: string, patch: (e: any) => void = () => {}) {
-  const event = JSON.parse(JSON.stringify(FIXTURES[type]).replaceAll("org_acme_2026_example", orgId));
+  let text = JSON.stringify(FIXTURES[type]).replaceAll("org_acme_2026_example", orgId);
+  for (const id of STRIPE_IDS) text = text.replaceAll(id, `${id.split("_")[0]}_${orgId}`);
+  const event = JSON.parse(text);
   event.id = uniq("evt_test");
   event.created = Math.floor(Date.now() / 1000);
   patch(event);

@@ -22,12 +22,22 @@ export type MasterScope = (typeof MASTER_SCOPES)[number];
 export const masterKeySecretName = (scope: MasterScope) => `MASTER_ADMIN_KEY_${scope}` as const;
 
 /**
+ * Set in the env of a request only by the BillingService entrypoint (a symbol: nothing from outside this Worker can
+ * name it, and env never comes from a request). Its value is the one scope that call may use.
+ */
+export const BILLING_RPC = Symbol("billing-rpc");
+/** The scopes the billing entrypoint may use; every other scope still needs its master key. */
+export const BILLING_RPC_SCOPES: readonly MasterScope[] = ["ORG_CREATE", "BILLING_SUSPEND", "BILLING_ROTATE", "ORG_USAGE_READ"];
+
+/**
  * Accepts only this scope's secret. Missing, wrong, another scope's key, or an unset secret (fail closed):
  * the uniform 401, and an AUTH_FAIL_MASTER_KEY audit row naming the scope (never the key).
  */
 export const requireMasterKey =
   (scope: MasterScope): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
+    const viaBinding = (c.env as unknown as Record<symbol, unknown>)[BILLING_RPC];
+    if (viaBinding === scope && BILLING_RPC_SCOPES.includes(scope)) return next();
     const expected = (c.env as Bindings & Record<string, string | undefined>)[masterKeySecretName(scope)];
     const given = c.req.header("x-api-key");
     const ok = !!expected && given !== undefined && (await timingSafeEqualStrings(given, expected));
