@@ -58,7 +58,7 @@ const FLOW = {
   "POST /v1/admin/org/{org_id}/force-revoke": { status: 200, pre: throwaway("org"), body: confirm("revoke_org_id"), vars: { org_id: "revoke_org_id" } },
   "POST /v1/admin/partners": { status: 201, body: { name: "Newman Partner" }, capture: j([capture("PARTNER_KEY", "partner_key"), capture("partner_id", "partner_id")]) },
   "GET /v1/admin/partners": { status: 200 },
-  "POST /v1/admin/partners/{partner_id}/rotate-key": { status: 200, capture: capture("PARTNER_KEY", "partner_key") },
+  "POST /v1/admin/partners/{partner_id}/rotate-key": { status: 200, body: { expire_previous_in_seconds: 60 }, capture: capture("PARTNER_KEY", "partner_key") },
   "POST /v1/admin/partners/{partner_id}/deactivate": { status: 200, pre: throwaway("partner"), vars: { partner_id: "deactivate_partner_id" } },
   "POST /api/v1/partner/organizations": {
     status: 201,
@@ -69,11 +69,12 @@ const FLOW = {
   "GET /api/v1/partner/organizations": { status: 200 },
   "GET /api/v1/partner/organizations/{identifier}": { status: 200 },
   "GET /api/v1/partner/organizations/by-external-id/{externalId}": { status: 200 },
-  "POST /api/v1/partner/organizations/{identifier}/rotate-keys": { status: 200 },
+  "POST /api/v1/partner/organizations/{identifier}/rotate-keys": { status: 200, body: { expire_previous_in_seconds: 3600 } },
   "POST /api/v1/partner/organizations/{identifier}/resend-invite": { status: 202 },
   "GET /v1/admin/audit-log": { status: 200 },
   // The server key rotates the client key; then revokes itself (the last org request of the run).
-  "POST /v1/admin/key/rotate": { status: 200, body: { key_type: "ck_live" }, capture: capture("ORG_API_KEY", "new_api_key") },
+  "POST /v1/admin/key/rotate": { status: 200, body: { key_type: "ck_live", expire_previous_in_seconds: 3600 }, capture: capture("ORG_API_KEY", "new_api_key") },
+  "GET /v1/admin/keys": { status: 200 },
   "POST /v1/admin/key/revoke": { status: 200 },
   "GET /set-password": { status: 200 },
   // Without the emailed token only the refusals can be run: they check the error envelope.

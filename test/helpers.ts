@@ -63,9 +63,18 @@ export function createOrg(body: unknown, idempotencyKey: string = uniq("idem"), 
   });
 }
 
-/** A DB binding that counts round trips to D1: each batch, first, all, run, raw or exec is one. */
+/** A DB binding that counts round trips to D1: each batch, first, all, run, raw or exec is one (in sessions too). */
 export function countingDb(db: D1Database) {
   const counter = { roundTrips: 0 };
+  const wrapSession = (session: D1DatabaseSession): D1DatabaseSession =>
+    new Proxy(session, {
+      get(target, prop) {
+        if (prop === "prepare") return (sql: string) => wrapStatement(target.prepare(sql));
+        if (prop === "batch") return (...a: unknown[]) => (counter.roundTrips++, (target.batch as (...x: unknown[]) => unknown)(...a));
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
   const wrapStatement = (s: D1PreparedStatement): D1PreparedStatement => {
     for (const m of ["first", "all", "run", "raw"] as const) {
       const original = (s[m] as (...a: unknown[]) => unknown).bind(s);
@@ -78,6 +87,7 @@ export function countingDb(db: D1Database) {
   const proxy = new Proxy(db, {
     get(target, prop) {
       if (prop === "prepare") return (sql: string) => wrapStatement(target.prepare(sql));
+      if (prop === "withSession") return (...a: unknown[]) => wrapSession((target.withSession as (...x: unknown[]) => D1DatabaseSession)(...a));
       if (prop === "batch" || prop === "exec") {
         return (...a: unknown[]) => (counter.roundTrips++, (target[prop] as (...x: unknown[]) => unknown)(...a));
       }

@@ -52,6 +52,6 @@ describe("every route in the document", () => {
         }
       }
     }
-    expect(operations).toBe(26);
+    expect(operations).toBe(27);
   });
 });

@@ -23,7 +23,7 @@ beforeAll(async () => {
   other = await createPartner("Partner B");
 });
 
-const KEYS = ["userId", "organizationIdentifier", "organizationSlug", "clientKey", "serverKey", "partnerExternalId", "clientKeyPrefix", "serverKeyPrefix"];
+const KEYS = ["userId", "organizationIdentifier", "organizationSlug", "clientKey", "serverKey", "partnerExternalId", "clientKeyPrefix", "serverKeyPrefix", "clientKeyLastUsedAt", "serverKeyLastUsedAt"];
 
 describe("partner key", () => {
   const cases: [string, () => Record<string, string>, string][] = [

@@ -120,7 +120,11 @@ describe("hot path and cache", () => {
     for (let i = 0; i < 20; i++) await verifyKey({ ...env, USAGE_QUEUE: queue } as never, ctx, org.api_key);
     await waitOnExecutionContext(ctx);
     await flushUsage(queue);
-    expect(sent).toEqual([{ org_id: org.org_id, day: new Date().toISOString().slice(0, 10), count: 20 }]);
+    // One count for the 20, and one "key used this minute" for the key: 20 verifications, 2 messages.
+    expect(sent).toEqual([
+      { org_id: org.org_id, day: new Date().toISOString().slice(0, 10), count: 20 },
+      { kind: "key_used", key_id: expect.any(Number), at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$/) },
+    ]);
   });
 });
 

@@ -8,6 +8,7 @@ import { ApiError, unauthorized } from "./errors";
 import { KEY_TYPES, parseKey, type KeyType } from "./keys";
 import { lookupOrgKey, orgKeyFailure } from "./org-keys";
 import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
+import { reportKeyUse } from "../verify/usage";
 
 export const AUTH_FAILURE_FLOOR_MS = 80;
 
@@ -36,6 +37,7 @@ export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     orgId = row?.org_id ?? null;
     if (!failure && row) {
       const principal = { key_id: row.key_id, org_id: row.org_id, key_type: row.key_type, key_prefix: keyPrefix, key_hash: hashes.current };
+      reportKeyUse(c.env.USAGE_QUEUE, c.executionCtx, row.key_id);
       await enforceKeyRateLimit(c, rateLimitSubject(row.key_id), { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
       c.set("org", principal);
       return next();

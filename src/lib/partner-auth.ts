@@ -1,12 +1,15 @@
 // Partner credentials: X-Kelviq-Partner-Key (kvqp_…), looked up by peppered hash. A successful lookup is cached in
-// this isolate for PARTNER_CACHE_TTL_MS; rotate-key and deactivate drop the partner's entries here at once, and
-// other isolates' entries expire within the TTL.
+// this isolate for PARTNER_CACHE_TTL_MS (never past the key's own rotation window); rotate-key and deactivate drop
+// the partner's entries here at once, and other isolates' entries expire within the TTL.
 import type { MiddlewareHandler } from "hono";
 import { auditFailure } from "./audit";
 import type { AppEnv } from "./context";
 import { unauthorized } from "./errors";
 import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
 import { parseKey } from "./keys";
+import { LruMap } from "./lru";
+import { keyRowFailure } from "./rotation";
+import { reportKeyUse } from "../verify/usage";
 import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;
@@ -20,10 +23,10 @@ export interface PartnerPrincipal {
   key_prefix: string;
 }
 
-const cache = new Map<string, PartnerPrincipal & { expires: number }>();
+const cache = new LruMap<string, PartnerPrincipal & { expires: number }>(MAX_CACHE_ENTRIES);
 
 export function forgetPartner(partnerId: string) {
-  for (const [hash, entry] of cache) if (entry.partner_id === partnerId) cache.delete(hash);
+  for (const [hash, entry] of cache.entries()) if (entry.partner_id === partnerId) cache.delete(hash);
 }
 
 interface PartnerKeyRow {
@@ -31,6 +34,7 @@ interface PartnerKeyRow {
   key_hash: string;
   partner_id: string;
   revoked_at: string | null;
+  expires_at: string | null;
   active: number;
 }
 
@@ -46,6 +50,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     const hashes = await keyHashes(c.env, presented);
     const cached = cache.get(hashes.current);
     const accept = async (principal: PartnerPrincipal) => {
+      reportKeyUse(c.env.USAGE_QUEUE, c.executionCtx, principal.key_id);
       await enforceKeyRateLimit(c, rateLimitSubject(principal.key_id), { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
       c.set("partner", principal);
       return next();
@@ -54,20 +59,20 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
       return accept({ partner_id: cached.partner_id, key_id: cached.key_id, key_prefix: cached.key_prefix });
     }
     const row = await c.env.DB.prepare(
-      `SELECT k.id, k.key_hash, k.revoked_at, p.partner_id, p.active
+      `SELECT k.id, k.key_hash, k.revoked_at, k.expires_at, p.partner_id, p.active
          FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id
         WHERE k.key_hash IN (?, ?) AND k.key_type = 'kvqp'`,
     )
       .bind(...hashBinds(hashes))
       .first<PartnerKeyRow>();
     if (!row) reason = "unknown";
-    else if (row.revoked_at) reason = "revoked";
+    else if (keyRowFailure(row)) reason = "revoked";
     else if (!row.active) reason = "partner_inactive";
     else {
       if (row.key_hash !== hashes.current) c.executionCtx.waitUntil(rehashStatement(c.env.DB, row.id, hashes).run());
       const principal = { partner_id: row.partner_id, key_id: row.id, key_prefix: keyPrefix };
-      if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
-      cache.set(hashes.current, { ...principal, expires: Date.now() + PARTNER_CACHE_TTL_MS });
+      const windowEnd = row.expires_at ? Date.parse(row.expires_at) : Infinity;
+      cache.set(hashes.current, { ...principal, expires: Math.min(Date.now() + PARTNER_CACHE_TTL_MS, windowEnd) });
       return accept(principal);
     }
   }

@@ -1,73 +1,111 @@
-// Counting verified requests without a D1 write per request: counts gather in this isolate for FLUSH_MS, then
-// go to the usage queue in one sendBatch; its consumer adds them into usage_daily. The request that schedules a
-// flush keeps it alive with waitUntil, and a new flush is scheduled for anything counted after a flush started,
-// so every count is sent before the isolate may go away. A failed send puts its counts back for the next flush.
+// The usage pipeline: verified requests per org per day, and when each key was last used, without a D1 write per
+// request. Both gather in this isolate for FLUSH_MS, then go to the usage queue in one sendBatch; its consumer adds
+// them into usage_daily and api_keys.last_used_at in one D1 batch. The request that schedules a flush keeps it alive
+// with waitUntil, and a new flush is scheduled for anything recorded after a flush started, so everything is sent
+// before the isolate may go away. A failed send puts its records back for the next flush.
+import { isoNow } from "../lib/time";
 import { utcDay } from "../lib/usage-period";
 
 export const FLUSH_MS = 250;
 const MAX_BATCH = 100; // Queue.sendBatch limit
+const MAX_REPORTED = 50_000;
 
-export interface UsageMessage {
+/** Verified interactions of an org on a UTC day. */
+export interface UsageCount {
+  kind?: "usage";
   org_id: string;
   day: string;
   count: number;
 }
 
+/** A key was used in this minute (`at` is the minute, ISO with :00.000). */
+export interface KeyUse {
+  kind: "key_used";
+  key_id: number;
+  at: string;
+}
+
+export type UsageMessage = UsageCount | KeyUse;
+
 const pending = new Map<string, UsageMessage>();
+/** The minute last sent for each key: a key used all minute long costs one message per minute per isolate. */
+const reported = new Map<number, string>();
 let scheduled = false;
 
-export function countInteraction(queue: Queue, ctx: ExecutionContext, orgId: string, now = Date.now()) {
+/** What the pipeline needs of a request's context: to keep its flush alive. */
+type Defer = { waitUntil(promise: Promise<unknown>): void };
+
+function schedule(queue: Queue, ctx: Defer) {
+  if (scheduled) return;
+  scheduled = true;
+  ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, FLUSH_MS)).then(() => flushUsage(queue)));
+}
+
+export function countInteraction(queue: Queue, ctx: Defer, orgId: string, now = Date.now()) {
   const day = utcDay(now);
   const key = `${orgId}|${day}`;
-  const entry = pending.get(key);
+  const entry = pending.get(key) as UsageCount | undefined;
   if (entry) entry.count++;
   else pending.set(key, { org_id: orgId, day, count: 1 });
-  if (!scheduled) {
-    scheduled = true;
-    ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, FLUSH_MS)).then(() => flushUsage(queue)));
-  }
+  schedule(queue, ctx);
+}
+
+/** Records that a key authenticated or verified now (minute precision); sent at most once per minute per key. */
+export function reportKeyUse(queue: Queue, ctx: Defer, keyId: number, now = Date.now()) {
+  const at = `${isoNow(now).slice(0, 16)}:00.000Z`;
+  if (reported.get(keyId) === at) return;
+  if (reported.size >= MAX_REPORTED) reported.clear();
+  reported.set(keyId, at);
+  pending.set(`key|${keyId}`, { kind: "key_used", key_id: keyId, at });
+  schedule(queue, ctx);
 }
 
 export async function flushUsage(queue: Queue) {
-  scheduled = false; // counts from now on schedule the next flush
-  const messages = [...pending.values()];
+  scheduled = false; // records from now on schedule the next flush
+  const messages = [...pending.entries()];
   pending.clear();
   for (let i = 0; i < messages.length; i += MAX_BATCH) {
     const chunk = messages.slice(i, i + MAX_BATCH);
     try {
-      await queue.sendBatch(chunk.map((body) => ({ body })));
+      await queue.sendBatch(chunk.map(([, body]) => ({ body })));
     } catch (err) {
-      for (const m of messages.slice(i)) {
-        const key = `${m.org_id}|${m.day}`;
+      for (const [key, m] of messages.slice(i)) {
         const entry = pending.get(key);
-        if (entry) entry.count += m.count;
-        else pending.set(key, m);
+        if (entry && m.kind !== "key_used" && entry.kind !== "key_used") entry.count += m.count;
+        else if (!entry) pending.set(key, m);
       }
       throw err;
     }
   }
 }
 
-/** Queue consumer: one D1 batch of upserts per message batch; a failure retries the whole batch. */
+/** Queue consumer: one D1 batch per message batch (counts summed, last use per key maximal); a failure retries it. */
 export async function consumeUsage(batch: MessageBatch<UsageMessage>, db: D1Database) {
-  const totals = new Map<string, UsageMessage>();
+  const totals = new Map<string, UsageCount>();
+  const lastUse = new Map<number, string>();
   for (const { body } of batch.messages) {
+    if (body.kind === "key_used") {
+      if ((lastUse.get(body.key_id) ?? "") < body.at) lastUse.set(body.key_id, body.at);
+      continue;
+    }
     const key = `${body.org_id}|${body.day}`;
     const t = totals.get(key);
     if (t) t.count += body.count;
     else totals.set(key, { ...body });
   }
-  if (totals.size) {
-    await db.batch(
-      [...totals.values()].map((t) =>
-        db
-          .prepare(
-            `INSERT INTO usage_daily (org_id, day, count) VALUES (?, ?, ?)
-             ON CONFLICT (org_id, day) DO UPDATE SET count = count + excluded.count`,
-          )
-          .bind(t.org_id, t.day, t.count),
-      ),
-    );
-  }
+  const statements = [
+    ...[...totals.values()].map((t) =>
+      db
+        .prepare(
+          `INSERT INTO usage_daily (org_id, day, count) VALUES (?, ?, ?)
+           ON CONFLICT (org_id, day) DO UPDATE SET count = count + excluded.count`,
+        )
+        .bind(t.org_id, t.day, t.count),
+    ),
+    ...[...lastUse].map(([keyId, at]) =>
+      db.prepare(`UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`).bind(at, keyId),
+    ),
+  ];
+  if (statements.length) await db.batch(statements);
   batch.ackAll();
 }

@@ -1,19 +1,31 @@
-// Key verification for sibling workers. Hot path: a key seen in the last VERIFY_CACHE_TTL_MS is answered from this
-// isolate's memory (no D1 read); a malformed key is refused before any hashing or lookup. Revocation, suspension
-// and rotation made elsewhere take effect within the TTL (at once in the isolate that made them).
+// Key verification for sibling workers. Hot path: a key seen recently is answered from this isolate's memory (no D1
+// read); a malformed key is refused before any hashing or lookup. A cached verdict older than the refresh interval
+// (VERIFY_REFRESH_SECONDS, default 5) is still served, and refreshed in the background (stale-while-revalidate); one
+// older than VERIFY_CACHE_TTL_MS (30 s) is never served. So a revocation, suspension or rotation made in another
+// isolate reaches this one within the refresh interval plus one request (at once in the isolate that made it).
+// Refresh reads go through a D1 session ("first-unconstrained"), so read replicas can serve them.
 //
 // Only a key that verified is counted against a limit: the per-key rate limit is taken in the bucket of the key's
 // row id after the lookup, so forged keys that share a victim's public prefix cannot exhaust it (contract §9).
 import type { Bindings } from "../lib/context";
 import { currentPepper, parseKey, type KeyType } from "../lib/keys";
 import { lookupOrgKey, orgKeyFailure } from "../lib/org-keys";
+import { LruMap } from "../lib/lru";
 import { rateLimitsOff, rateLimitSubject } from "../lib/rate-limit";
 import { usagePeriod } from "../lib/usage-period";
 import { TIER_LIMITS, type Tier } from "../features/orgs/model";
-import { countInteraction } from "./usage";
+import { countInteraction, reportKeyUse } from "./usage";
 
+/** A verdict older than this is never served. */
 export const VERIFY_CACHE_TTL_MS = 30_000;
+/** A verdict older than this is served once more while it is refreshed (VERIFY_REFRESH_SECONDS overrides it). */
+export const DEFAULT_REFRESH_MS = 5_000;
 const MAX_CACHE_ENTRIES = 50_000;
+
+const refreshMs = (env: { VERIFY_REFRESH_SECONDS?: string }) => {
+  const seconds = Number(env.VERIFY_REFRESH_SECONDS);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, VERIFY_CACHE_TTL_MS) : DEFAULT_REFRESH_MS;
+};
 
 export type VerifyFailureCode =
   | "malformed"
@@ -29,7 +41,10 @@ export type VerifyResult =
   | { valid: false; code: VerifyFailureCode };
 
 interface CacheEntry {
-  expires: number;
+  /** When the verdict was read from D1. */
+  loadedAt: number;
+  /** The end of the key's rotation window (ms), or null: past it the key fails as revoked, cached or not. */
+  keyExpiresAt: number | null;
   failure: "unknown" | "revoked" | "org_inactive" | null;
   key_id: number;
   org_id: string | null;
@@ -49,13 +64,13 @@ interface OrgUsage {
   used: number;
 }
 
-const cache = new Map<string, CacheEntry>();
+const cache = new LruMap<string, CacheEntry>(MAX_CACHE_ENTRIES);
 const loading = new Map<string, Promise<CacheEntry>>();
-const usage = new Map<string, OrgUsage>();
+const usage = new LruMap<string, OrgUsage>(MAX_CACHE_ENTRIES);
 
 /** Drops every cached key of the org in this isolate (called by the handlers that change an org or its keys). */
 export function forgetOrg(orgId: string) {
-  for (const [hash, entry] of cache) if (entry.org_id === orgId) cache.delete(hash);
+  for (const [hash, entry] of cache.entries()) if (entry.org_id === orgId) cache.delete(hash);
 }
 
 const fail = (code: VerifyFailureCode): VerifyResult => ({ valid: false, code });
@@ -63,21 +78,22 @@ const fail = (code: VerifyFailureCode): VerifyResult => ({ valid: false, code })
 function recordUsage(orgId: string, startDay: string, used: number) {
   const known = usage.get(orgId);
   if (known && known.startDay === startDay) known.used = Math.max(known.used, used);
-  else {
-    if (usage.size >= MAX_CACHE_ENTRIES) usage.clear();
-    usage.set(orgId, { startDay, used });
-  }
+  else usage.set(orgId, { startDay, used });
 }
 
 async function load(env: Bindings, ctx: ExecutionContext, key: string, prefix: string, now: number): Promise<CacheEntry> {
   const period = usagePeriod(now);
-  const { hashes, row } = await lookupOrgKey<{ used: number }>(env, key, (p) => ctx.waitUntil(p), {
-    sql: "(SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used",
-    binds: [period.startDay],
-  });
+  const { hashes, row } = await lookupOrgKey<{ used: number }>(
+    env,
+    key,
+    (p) => ctx.waitUntil(p),
+    { sql: "(SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used", binds: [period.startDay] },
+    env.DB.withSession("first-unconstrained"),
+  );
   const entry: CacheEntry = {
-    expires: now + VERIFY_CACHE_TTL_MS,
-    failure: orgKeyFailure(row),
+    loadedAt: now,
+    keyExpiresAt: row?.expires_at ? Date.parse(row.expires_at) : null,
+    failure: orgKeyFailure(row, new Date(now).toISOString()),
     key_id: row?.key_id ?? 0,
     org_id: row?.org_id ?? null,
     tier: (row?.tier ?? "starter") as Tier,
@@ -86,7 +102,6 @@ async function load(env: Bindings, ctx: ExecutionContext, key: string, prefix: s
     origins: new Set(row ? (JSON.parse(row.allowed_origins) as string[]) : []),
   };
   if (row) recordUsage(row.org_id, period.startDay, row.used);
-  if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
   cache.set(hashes.current, entry);
   return entry;
 }
@@ -109,10 +124,14 @@ export async function verifyKey(env: Bindings, ctx: ExecutionContext, key: unkno
   const period = usagePeriod(now);
   let entry = cache.get(hash);
   // A new period (the first verification after midnight UTC) reloads too: the count must be this period's.
-  if (!entry || entry.expires <= now || (entry.org_id !== null && usage.get(entry.org_id)?.startDay !== period.startDay)) {
+  if (!entry || now - entry.loadedAt >= VERIFY_CACHE_TTL_MS || (entry.org_id !== null && usage.get(entry.org_id)?.startDay !== period.startDay)) {
     entry = await loadOnce(env, ctx, hash, key as string, parsed.prefix, now);
+  } else if (now - entry.loadedAt >= refreshMs(env)) {
+    // Stale: answer from it now, and have the next request see what D1 says (one refresh per key at a time).
+    ctx.waitUntil(loadOnce(env, ctx, hash, key as string, parsed.prefix, now).catch(() => {}));
   }
   if (entry.failure) return fail(entry.failure);
+  if (entry.keyExpiresAt !== null && now >= entry.keyExpiresAt) return fail("revoked"); // its rotation window ended
 
   const origin = options?.origin;
   if (origin !== undefined && origin !== null) {
@@ -128,5 +147,6 @@ export async function verifyKey(env: Bindings, ctx: ExecutionContext, key: unkno
   if (orgUsage.used >= TIER_LIMITS[entry.tier]) return fail("quota_exceeded");
   orgUsage.used++;
   countInteraction(env.USAGE_QUEUE, ctx, orgId, now);
+  reportKeyUse(env.USAGE_QUEUE, ctx, entry.key_id, now);
   return { valid: true, org_id: orgId, tier: entry.tier, key_type: entry.key_type, prefix: entry.prefix };
 }

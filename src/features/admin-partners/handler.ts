@@ -5,6 +5,7 @@ import { ulid } from "../../lib/ids";
 import { answer, fingerprint, runIdempotentBatch, type SqlExpression, type SqlResult } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
 import { forgetPartner } from "../../lib/partner-auth";
+import { retireKeys } from "../../lib/rotation";
 import { isoNow } from "../../lib/time";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
 import * as q from "./queries";
@@ -59,22 +60,24 @@ const partnerResult = (partnerId: string, success: SqlExpression, activeRequired
 
 export const rotatePartnerKey: RouteHandler<typeof rotatePartnerKeyRoute, AppEnv> = async (c) => {
   const { partner_id: partnerId } = c.req.valid("param");
+  const window = c.req.valid("json").expire_previous_in_seconds ?? 0;
   const pepper = await currentPepper(c.env);
   const db = c.env.DB;
   const key = mintKey("kvqp");
-  const now = isoNow();
+  const nowMs = Date.now();
+  const now = isoNow(nowMs);
   const stored = { rotated: true, partner_id: partnerId, prefix: key.prefix, rotated_at: now };
   const outcome = await runIdempotentBatch(
     c,
     [
-      q.revokePartnerKeys(db, partnerId, now),
+      ...retireKeys(db, { partner_id: partnerId }, nowMs, window, q.activePartnerExists(partnerId)),
       q.insertPartnerKey(db, partnerId, await pepper.hash(key.plaintext), pepper.id, key.prefix, now),
-      auditStatement(db, { event_type: "PARTNER_KEY_ROTATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, q.activePartnerExists(partnerId)),
+      auditStatement(db, { event_type: "PARTNER_KEY_ROTATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now, q.activePartnerExists(partnerId)),
     ],
     {
       endpoint: "POST /v1/admin/partners/{partner_id}/rotate-key",
       key: c.req.valid("header")["Idempotency-Key"],
-      fingerprint: partnerId,
+      fingerprint: await fingerprint({ partner_id: partnerId, expire_previous_in_seconds: window }),
       result: partnerResult(partnerId, { sql: "json(?)", binds: [JSON.stringify(stored)] }, true),
       minted: [key.plaintext],
     },

@@ -14,15 +14,6 @@ export const insertPartnerKey = (db: D1Database, partnerId: string, hash: string
     )
     .bind(hash, pepperId, prefix, now, partnerId);
 
-export const revokePartnerKeys = (db: D1Database, partnerId: string, now: string) =>
-  db
-    .prepare(
-      `UPDATE api_keys SET revoked_at = ?
-        WHERE partner_id = ? AND revoked_at IS NULL
-          AND EXISTS (SELECT 1 FROM partners WHERE partner_id = ? AND active = 1)`,
-    )
-    .bind(now, partnerId, partnerId);
-
 export const deactivatePartner = (db: D1Database, partnerId: string, now: string) =>
   db.prepare(`UPDATE partners SET active = 0, updated_at = ? WHERE partner_id = ? AND active = 1`).bind(now, partnerId);
 

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody } from "../../lib/json-body";
+import { jsonBody, optionalJsonBody } from "../../lib/json-body";
 import { requireMasterKey } from "../../lib/master-key";
 import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/openapi";
+import { optionalRotationBody } from "../../lib/rotation";
 import { OrgName } from "../orgs/model";
 
 const tags = ["Admin (master-key)"];
@@ -81,9 +82,9 @@ export const rotatePartnerKeyRoute = createRoute({
   path: "/v1/admin/partners/{partner_id}/rotate-key",
   tags,
   security,
-  summary: "Mint a new partner key; the old one stops working at once",
-  middleware: [auth] as const,
-  request: { params: PartnerIdParam, headers: IdempotencyKeyHeader },
+  summary: "Mint a new partner key; the old one stops working at once, or after expire_previous_in_seconds",
+  middleware: [auth, ...optionalJsonBody] as const,
+  request: { params: PartnerIdParam, headers: IdempotencyKeyHeader, body: optionalRotationBody },
   responses: {
     200: {
       description: "Rotated. A replay returns the prefix without the key.",

@@ -7,28 +7,32 @@ import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
 import { insertOrgKey } from "../orgs/queries";
-import { markedBy, markIfCallerLive, revokeKeysOfType } from "./queries";
-import type { auditLogRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
+import { retireKeys, keyStatus } from "../../lib/rotation";
+import { listOrgKeys, markedBy, markIfCallerLive, revokeKeysOfType } from "./queries";
+import type { auditLogRoute, listKeysRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
 type OrgKeyType = "ck_live" | "sk_live";
 
 export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = async (c) => {
   const me = c.get("org");
-  const keyType: OrgKeyType = c.req.valid("json").key_type ?? (me.key_type as OrgKeyType);
+  const body = c.req.valid("json");
+  const keyType: OrgKeyType = body.key_type ?? (me.key_type as OrgKeyType);
+  const window = body.expire_previous_in_seconds ?? 0;
   const pepper = await currentPepper(c.env);
   const db = c.env.DB;
-  const now = isoNow();
+  const nowMs = Date.now();
+  const now = isoNow(nowMs);
   const requestId = c.get("requestId");
   const key = mintKey(keyType);
   const mine = markedBy(me.org_id, requestId);
   // Of concurrent rotations of the server key with one key exactly one mints: the others find their key revoked.
-  const [, , minted] = await db.batch([
+  const [, , , minted] = await db.batch([
     markIfCallerLive(db, me.org_id, me.key_id, requestId),
-    revokeKeysOfType(db, me.org_id, keyType, now, mine),
+    ...retireKeys(db, { org_id: me.org_id, key_type: keyType }, nowMs, window, mine),
     insertOrgKey(db, me.org_id, key, await pepper.hash(key.plaintext), pepper.id, now, mine),
     auditStatement(
       db,
-      { event_type: "KEY_ROTATED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: KEY_TYPES[keyType] + key.prefix, request_id: requestId, detail: `by=${me.key_prefix}` },
+      { event_type: "KEY_ROTATED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: KEY_TYPES[keyType] + key.prefix, request_id: requestId, detail: `by=${me.key_prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` },
       now,
       mine,
     ),
@@ -75,4 +79,11 @@ export const auditLog: RouteHandler<typeof auditLogRoute, AppEnv> = async (c) =>
     .bind(...binds, limit)
     .all<{ id: number; event_type: string; actor: string; key_prefix: string | null; request_id: string; detail: string | null; count: number; created_at: string }>();
   return c.json({ results, count: results.length, ...envelope(c) }, 200);
+};
+
+export const listKeys: RouteHandler<typeof listKeysRoute, AppEnv> = async (c) => {
+  const now = isoNow();
+  const { results } = await listOrgKeys(c.env.DB, c.get("org").org_id, c.req.valid("query").limit);
+  const keys = results.map((k) => ({ ...k, status: keyStatus(k, now) }));
+  return c.json({ results: keys, count: keys.length, ...envelope(c) }, 200);
 };

@@ -13,4 +13,5 @@ export function registerOrgSelfServe(app: OpenAPIHono<AppEnv>) {
   app.openapi(r.rotateOwnKeyRoute, h.rotateOwnKey);
   app.openapi(r.revokeOwnKeyRoute, h.revokeOwnKey);
   app.openapi(r.auditLogRoute, h.auditLog);
+  app.openapi(r.listKeysRoute, h.listKeys);
 }

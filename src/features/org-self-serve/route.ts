@@ -4,6 +4,7 @@ import { Envelope, errorResponses } from "../../lib/openapi";
 import { optionalJsonBody } from "../../lib/json-body";
 import { requireOrgKey, requireServerKey } from "../../lib/org-key-auth";
 import { limitParam } from "../../lib/paging";
+import { ExpirePreviousInSeconds } from "../../lib/rotation";
 
 const tags = ["Organization (API key)"];
 const security = [{ OrgApiKey: [] }];
@@ -20,7 +21,10 @@ export const KeyTypeBody = z
   })
   .openapi("KeyTypeRequest");
 
+export const RotateBody = KeyTypeBody.extend({ expire_previous_in_seconds: ExpirePreviousInSeconds }).openapi("RotateOwnKeyRequest");
+
 const keyTypeBody = { required: false, content: { "application/json": { schema: KeyTypeBody } } };
+const rotateBody = { required: false, content: { "application/json": { schema: RotateBody } } };
 
 export const rotateOwnKeyRoute = createRoute({
   method: "post",
@@ -30,9 +34,10 @@ export const rotateOwnKeyRoute = createRoute({
   summary: "Rotate one of your org's keys: a new key of that type, shown once; the old one fails from now on",
   description:
     "Needs the server key. Without a body, rotates the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
-    "rotates the client key (for a client key that leaked out of a web page, or to restore one after a revoke).",
+    "rotates the client key (for a client key that leaked out of a web page, or to restore one after a revoke). " +
+    "`expire_previous_in_seconds` keeps the replaced key working that long, so clients can move over without downtime.",
   middleware: [requireOrgKey, requireServerKey, ...optionalJsonBody] as const,
-  request: { body: keyTypeBody },
+  request: { body: rotateBody },
   responses: {
     200: {
       description: "Rotated.",
@@ -123,6 +128,38 @@ export const auditLogRoute = createRoute({
           }),
         },
       },
+    },
+    ...errorResponses([401, 403, 422, 429]),
+  },
+});
+
+export const OrgKey = z
+  .object({
+    key_type: z.enum(KEY_TYPES_OF_ORG),
+    prefix: z.string().openapi({ example: "7M2K9Q4W" }),
+    status: z.enum(["active", "expiring", "revoked", "expired"]).openapi({
+      description: "active: no end; expiring: replaced, works until expires_at; expired: its window ended; revoked: revoked.",
+    }),
+    created_at: z.string(),
+    expires_at: z.string().nullable(),
+    revoked_at: z.string().nullable(),
+    last_used_at: z.string().nullable().openapi({ description: "The minute it last authenticated or verified (written within seconds, off the request path)." }),
+  })
+  .openapi("OrgKey");
+
+export const listKeysRoute = createRoute({
+  method: "get",
+  path: "/v1/admin/keys",
+  tags,
+  security,
+  summary: "Your organization's keys, newest first (server key only): type, prefix, status, times, last use",
+  description: "Never a hash or a plaintext key.",
+  middleware: [requireOrgKey, requireServerKey] as const,
+  request: { query: z.object({ limit: limitParam(500, 100) }) },
+  responses: {
+    200: {
+      description: "The org's keys.",
+      content: { "application/json": { schema: z.object({ results: z.array(OrgKey), count: z.number().int(), ...Envelope }) } },
     },
     ...errorResponses([401, 403, 422, 429]),
   },

@@ -7,6 +7,7 @@ import { ulid } from "../../lib/ids";
 import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/idempotency";
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys";
 import { decodeCursor, encodeCursor } from "../../lib/paging";
+import { retireKeys } from "../../lib/rotation";
 import { isoNow } from "../../lib/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
@@ -28,7 +29,32 @@ const toPartnerOrganization = (row: q.PartnerOrgRow, keys?: { client: MintedKey;
   partnerExternalId: row.external_id,
   clientKeyPrefix: keys?.client.prefix ?? row.client_prefix,
   serverKeyPrefix: keys?.server.prefix ?? row.server_prefix,
+  clientKeyLastUsedAt: keys ? null : row.client_last_used_at,
+  serverKeyLastUsedAt: keys ? null : row.server_last_used_at,
 });
+
+/**
+ * Partner reads go through a D1 session, so read replicas can serve them when replication is on. Without a bookmark
+ * the session starts at the primary, so a partner's read right after its own write always sees it; a client that
+ * sends back the `X-D1-Bookmark` of an earlier response may be served by any replica at least that fresh.
+ */
+async function read<T>(c: AppContext, query: (session: D1DatabaseSession) => Promise<T>): Promise<T> {
+  const given = c.req.header("x-d1-bookmark");
+  const bookmark = given && BOOKMARK.test(given) ? given : "first-primary";
+  let session = c.env.DB.withSession(bookmark);
+  let result: T;
+  try {
+    result = await query(session);
+  } catch (err) {
+    if (bookmark === "first-primary") throw err;
+    session = c.env.DB.withSession("first-primary"); // a bookmark D1 does not know: read from the primary
+    result = await query(session);
+  }
+  const next = session.getBookmark();
+  if (next) c.header("X-D1-Bookmark", next);
+  return result;
+}
+const BOOKMARK = /^[0-9a-f-]{8,128}$/i;
 
 const notFound = () => new ApiError(404, "NOT_FOUND", "No such organization.");
 
@@ -106,30 +132,29 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     external_id: org.externalId,
     client_prefix: null,
     server_prefix: null,
+    client_last_used_at: null,
+    server_last_used_at: null,
   };
   return c.json(toPartnerOrganization(row, { client, server }), 201);
 };
 
 export const list: RouteHandler<typeof listRoute, AppEnv> = async (c) => {
   const { external_id: externalId, limit, cursor } = c.req.valid("query");
-  const [page, total] = await q.listPage(c.env.DB, c.get("partner").partner_id, {
-    externalId,
-    limit,
-    beforeSeq: cursor === undefined ? undefined : decodeCursor("v1", cursor, 400),
-  });
+  const beforeSeq = cursor === undefined ? undefined : decodeCursor("v1", cursor, 400);
+  const [page, total] = await read(c, (db) => q.listPage(db, c.get("partner").partner_id, { externalId, limit, beforeSeq }));
   const rows = page.results.slice(0, limit);
   const next = page.results.length > limit ? encodeCursor("v1", rows[rows.length - 1].seq) : null;
   return c.json({ results: rows.map((r) => toPartnerOrganization(r)), count: total.results[0]?.n ?? 0, next }, 200);
 };
 
 export const getByIdentifier: RouteHandler<typeof getByIdentifierRoute, AppEnv> = async (c) => {
-  const row = await q.findByIdentifier(c.env.DB, c.get("partner").partner_id, c.req.valid("param").identifier.toLowerCase());
+  const row = await read(c, (db) => q.findByIdentifier(db, c.get("partner").partner_id, c.req.valid("param").identifier.toLowerCase()));
   if (!row) throw notFound();
   return c.json(toPartnerOrganization(row), 200);
 };
 
 export const getByExternalId: RouteHandler<typeof getByExternalIdRoute, AppEnv> = async (c) => {
-  const row = await q.findByExternalId(c.env.DB, c.get("partner").partner_id, c.req.valid("param").externalId);
+  const row = await read(c, (db) => q.findByExternalId(db, c.get("partner").partner_id, c.req.valid("param").externalId));
   if (!row) throw notFound();
   return c.json(toPartnerOrganization(row), 200);
 };
@@ -143,23 +168,26 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
   // Read first: a 404 must write nothing. An org never changes partner, so the read cannot go stale.
   const row = await q.findByIdentifier(db, partnerId, identifier.toLowerCase());
   if (!row) throw notFound();
-  const now = isoNow();
+  const window = c.req.valid("json").expire_previous_in_seconds ?? 0;
+  const nowMs = Date.now();
+  const now = isoNow(nowMs);
   const client = mintKey("ck_live");
   const server = mintKey("sk_live");
   const [clientHash, serverHash] = await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)]);
   const outcome = await runIdempotentBatch(
     c,
     [
-      q.revokeOrgKeys(db, row.org_id, now),
+      ...retireKeys(db, { org_id: row.org_id, key_type: "ck_live" }, nowMs, window),
+      ...retireKeys(db, { org_id: row.org_id, key_type: "sk_live" }, nowMs, window),
       insertOrgKey(db, row.org_id, client, clientHash, pepper.id, now),
       insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now),
-      auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: c.get("requestId"), detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
+      auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: c.get("requestId"), detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now),
     ],
     idempotencyKey
       ? {
           endpoint: endpoint(c, "POST /api/v1/partner/organizations/{identifier}/rotate-keys"),
           key: idempotencyKey,
-          fingerprint: row.identifier,
+          fingerprint: await fingerprint({ identifier: row.identifier, expire_previous_in_seconds: window }),
           result: { status: 200, body: toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }) },
           minted: [client.plaintext, server.plaintext],
         }

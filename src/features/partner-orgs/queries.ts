@@ -45,11 +45,6 @@ export const insertPartnerOrg = (db: D1Database, o: NewPartnerOrg, ownerEmail: s
 export const countPartnerOrg = (db: D1Database, partnerId: string) =>
   db.prepare(`UPDATE partners SET org_count = org_count + 1 WHERE partner_id = ?`).bind(partnerId);
 
-export const revokeOrgKeys = (db: D1Database, orgId: string, now: string) =>
-  db
-    .prepare(`UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND revoked_at IS NULL`)
-    .bind(now, orgId);
-
 /** The welcome / set-password email, by ids only: the token is made when the email is sent. */
 export const insertWelcomeEmail = (db: D1Database, outboxId: string, orgId: string, email: string, now: string) =>
   db
@@ -63,7 +58,8 @@ export const insertWelcomeEmail = (db: D1Database, outboxId: string, orgId: stri
 export const provisionedResult = (orgId: string, clientPrefix: string, serverPrefix: string) => ({
   select: `SELECT 201 AS status, json_object('userId', owner_user_id, 'organizationIdentifier', identifier, 'organizationSlug', slug,
           'clientKey', NULL, 'serverKey', NULL, 'partnerExternalId', external_id,
-          'clientKeyPrefix', ?, 'serverKeyPrefix', ?) AS body FROM organizations WHERE org_id = ?`,
+          'clientKeyPrefix', ?, 'serverKeyPrefix', ?, 'clientKeyLastUsedAt', NULL, 'serverKeyLastUsedAt', NULL) AS body
+          FROM organizations WHERE org_id = ?`,
   binds: [clientPrefix, serverPrefix, orgId],
 });
 
@@ -79,30 +75,36 @@ export interface PartnerOrgRow {
   external_id: string;
   client_prefix: string | null;
   server_prefix: string | null;
+  client_last_used_at: string | null;
+  server_last_used_at: string | null;
 }
 
-const LIVE_PREFIX = (type: string) =>
-  `(SELECT prefix FROM api_keys k WHERE k.org_id = o.org_id AND k.key_type = '${type}' AND k.revoked_at IS NULL
+/** A column of the org's current (newest unrevoked) key of a type. */
+const CURRENT_KEY = (type: string, column: string) =>
+  `(SELECT ${column} FROM api_keys k WHERE k.org_id = o.org_id AND k.key_type = '${type}' AND k.revoked_at IS NULL
      ORDER BY k.id DESC LIMIT 1)`;
 
 const SELECT_PARTNER_ORG = `SELECT o.seq, o.org_id, o.owner_user_id, o.identifier, o.slug, o.external_id,
-    ${LIVE_PREFIX("ck_live")} AS client_prefix, ${LIVE_PREFIX("sk_live")} AS server_prefix
+    ${CURRENT_KEY("ck_live", "prefix")} AS client_prefix, ${CURRENT_KEY("sk_live", "prefix")} AS server_prefix,
+    ${CURRENT_KEY("ck_live", "last_used_at")} AS client_last_used_at, ${CURRENT_KEY("sk_live", "last_used_at")} AS server_last_used_at
   FROM organizations o`;
 
-export const findByIdentifier = (db: D1Database, partnerId: string, identifier: string) =>
+type Reader = D1Database | D1DatabaseSession;
+
+export const findByIdentifier = (db: Reader, partnerId: string, identifier: string) =>
   db
     .prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.identifier = ?`)
     .bind(partnerId, identifier)
     .first<PartnerOrgRow>();
 
-export const findByExternalId = (db: D1Database, partnerId: string, externalId: string) =>
+export const findByExternalId = (db: Reader, partnerId: string, externalId: string) =>
   db
     .prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.external_id = ?`)
     .bind(partnerId, externalId)
     .first<PartnerOrgRow>();
 
 /** One page, newest first, by keyset on seq: the same index range scan at any depth. Plus the total, in one batch. */
-export function listPage(db: D1Database, partnerId: string, opts: { externalId?: string; beforeSeq?: number; limit: number }) {
+export function listPage(db: Reader, partnerId: string, opts: { externalId?: string; beforeSeq?: number; limit: number }) {
   const where = ["o.partner_id = ?"];
   const binds: unknown[] = [partnerId];
   if (opts.externalId !== undefined) (where.push("o.external_id = ?"), binds.push(opts.externalId));

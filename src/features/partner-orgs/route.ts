@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody } from "../../lib/json-body";
+import { jsonBody, optionalJsonBody } from "../../lib/json-body";
+import { optionalRotationBody } from "../../lib/rotation";
 import { errorResponses } from "../../lib/openapi";
 import { cursorParam, limitParam } from "../../lib/paging";
 import { requirePartnerKey } from "../../lib/partner-auth";
@@ -25,6 +26,8 @@ export const PartnerOrganization = z
     partnerExternalId: z.string().nullable().openapi({ example: "acme-corp" }),
     clientKeyPrefix: z.string().nullable().openapi({ description: "8 characters after ck_live_.", example: "7M2K9Q4W" }),
     serverKeyPrefix: z.string().nullable().openapi({ description: "8 characters after sk_live_.", example: "9Z8Y7X6W" }),
+    clientKeyLastUsedAt: z.string().nullable().openapi({ description: "The minute the current client key last verified or authenticated; null if never (or in a minting response).", example: "2026-11-22T10:04:00.000Z" }),
+    serverKeyLastUsedAt: z.string().nullable().openapi({ description: "The same for the current server key.", example: null }),
   })
   .openapi("PartnerOrganization");
 
@@ -166,9 +169,11 @@ export const rotateKeysRoute = createRoute({
   tags,
   security,
   summary: "Rotate an organization's client and server keys",
-  description: "Mints a new client key and server key, shown once; the old ones stop working at once.",
-  middleware: [requirePartnerKey] as const,
-  request: { params: IdentifierParam, headers: OptionalIdempotencyKey },
+  description:
+    "Mints a new client key and server key, shown once. The old ones stop working at once, or after " +
+    "`expire_previous_in_seconds` (optional body) so the customer can move its clients over without downtime.",
+  middleware: [requirePartnerKey, ...optionalJsonBody] as const,
+  request: { params: IdentifierParam, headers: OptionalIdempotencyKey, body: optionalRotationBody },
   responses: {
     200: ok("The organization with its new keys.", PartnerOrganization),
     ...errorResponses([400, 401, 404, 422, 500], { 422: "IDEMPOTENCY_KEY_REUSED" }),
