@@ -201,7 +201,7 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
     const paths = [
       "/", "/openapi.json", "/set-password", "/v1/admin/org/create", `/v1/admin/org/${orgId}/usage`, "/v1/admin/org/usage",
       `/v1/admin/org/${orgId}/suspend`, `/v1/admin/billing/org/${orgId}/suspend`, "/v1/admin/partners", "/v1/admin/key/rotate",
-      "/v1/admin/audit-log", PARTNER_ORGS, `${PARTNER_ORGS}/${identifier}/`, "/api/v1/auth/set-password",
+      "/v1/admin/audit-log", "/v1/admin/keys", PARTNER_ORGS, `${PARTNER_ORGS}/${identifier}/`, `${PARTNER_ORGS}/${identifier}/rotate-keys/`, "/api/v1/auth/set-password",
     ];
     const credentials = fc.constantFrom<Record<string, string>>(
       {}, { "x-api-key": "nope" }, { "x-api-key": orgKey.slice(0, -1) + "0" }, { "x-kelviq-partner-key": "kvqp_x" }, { authorization: "Bearer x" },
