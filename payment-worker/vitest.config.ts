@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { TEST_SECRETS } from "../vitest.config";
+import TEST_SECRETS from "../test/config/secrets.json" with { type: "json" };
 
 // The payment worker is the worker under test; org-key-authority runs beside it, built from this repository, and
 // the two talk through the real service binding to its BillingService entrypoint. SERVICE_DB is the service's own
@@ -10,6 +11,8 @@ const here = (path: string) => new URL(path, import.meta.url).pathname;
 const SERVICE_BUILD = here(".service-build");
 const SERVICE_DB_ID = "org-key-authority-test";
 export const STRIPE_WEBHOOK_SECRET = "whsec_test_payment_worker_0123456789abcdef";
+// wrangler's [secrets] check reads process.env: the declared secret is there, so no "missing secrets" warning.
+process.env.STRIPE_WEBHOOK_SECRET ??= STRIPE_WEBHOOK_SECRET;
 
 export default defineConfig(async () => {
   const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", SERVICE_BUILD, "--env", ""], { encoding: "utf8", cwd: here("..") });
@@ -18,6 +21,14 @@ export default defineConfig(async () => {
   const paymentMigrations = await readD1Migrations(here("migrations"));
   return {
     plugins: [
+      // stripe's ESM build names source maps it does not ship; load it without them (Vite warns once per file else).
+      {
+        name: "stripe-without-source-maps",
+        enforce: "pre" as const,
+        load(id: string) {
+          if (id.includes("/node_modules/stripe/") && id.endsWith(".js")) return readFileSync(id, "utf8").replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
+        },
+      },
       cloudflareTest({
         wrangler: { configPath: here("wrangler.toml") },
         miniflare: {
