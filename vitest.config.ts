@@ -17,7 +17,7 @@ export default defineConfig(async () => {
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: { bindings: { ...TEST_SECRETS, TEST_MIGRATIONS: migrations, HOSTILE_CASES } },
+        miniflare: { bindings: { ...TEST_SECRETS, PUBLIC_BASE_URL: "http://localhost:8787", TEST_MIGRATIONS: migrations, HOSTILE_CASES } },
       }),
     ],
     test: {

@@ -16,7 +16,7 @@ const rows = [];
 
 // Baseline
 freshDatabase(".wrangler/bench-baseline", "bench/baseline/wrangler.toml");
-const baselineWorker = await startWorker({ persistTo: ".wrangler/bench-baseline", configs: ["bench/baseline/wrangler.toml"], environment: "", probe: "/" });
+const baselineWorker = await startWorker({ persistTo: ".wrangler/bench-baseline", configs: ["bench/baseline/wrangler.toml"], probe: "/" });
 const baseline = {};
 try {
   for (const c of CONNECTIONS) {

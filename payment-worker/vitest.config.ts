@@ -15,7 +15,7 @@ export const STRIPE_WEBHOOK_SECRET = "whsec_test_payment_worker_0123456789abcdef
 process.env.STRIPE_WEBHOOK_SECRET ??= STRIPE_WEBHOOK_SECRET;
 
 export default defineConfig(async () => {
-  const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", SERVICE_BUILD, "--env", ""], { encoding: "utf8", cwd: here("..") });
+  const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", SERVICE_BUILD], { encoding: "utf8", cwd: here("..") });
   if (build.status !== 0) throw new Error(`building the service failed:\n${build.stderr}`);
   const migrations = await readD1Migrations(here("../migrations"));
   const paymentMigrations = await readD1Migrations(here("migrations"));

@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { wranglerEnv as env } from "./local.mjs";
 
 const FILE = "payment-worker/.dev.vars";
 await import("./dev-vars.mjs");
@@ -15,15 +16,16 @@ if (!/^STRIPE_WEBHOOK_SECRET=/m.test(current)) {
   console.log(`\nGenerated STRIPE_WEBHOOK_SECRET into ${FILE} (npm run stripe:send signs with it).\n`);
 }
 
-const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
 const migrate = (config) => {
-  const r = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--env", "local", "-c", config, "--persist-to", ".wrangler/state"], { stdio: "inherit", env });
+  const r = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "-c", config, "--persist-to", ".wrangler/state"], { stdio: "inherit", env });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 migrate("wrangler.toml");
 migrate("payment-worker/wrangler.toml");
 const given = process.argv.slice(2);
-// The first config is the one wrangler dev serves on the port: the payment worker. A --port of yours wins.
+// The first config is the one wrangler dev serves on the port: the payment worker. A --port of yours wins. (The
+// service beside it has no port of its own here, so its PUBLIC_BASE_URL stays unset: run npm start for the
+// set-password flow.)
 const port = given.some((a) => a === "--port" || a.startsWith("--port=")) ? [] : ["--port", "8788"];
-const args = ["dev", "-c", "payment-worker/wrangler.toml", "-c", "wrangler.toml", "--env", "local", "--persist-to", ".wrangler/state", ...port, ...given];
+const args = ["dev", "-c", "payment-worker/wrangler.toml", "-c", "wrangler.toml", "--persist-to", ".wrangler/state", ...port, ...given];
 process.exit(spawnSync("wrangler", args, { stdio: "inherit", env }).status ?? 0);

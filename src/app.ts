@@ -22,7 +22,6 @@ export const OPENAPI_CONFIG = {
       "Provisions organizations, mints their API keys (shown once, stored as peppered hashes), and verifies, " +
       "rotates, suspends and revokes them. Every response carries `X-Request-Id`; errors use one envelope.",
   },
-  servers: [{ url: "http://localhost:8787", description: "npm start" }],
 };
 
 export function createApp() {
@@ -41,7 +40,8 @@ export function createApp() {
   registerOrgSelfServe(app);
   registerOnboarding(app);
 
-  app.doc31("/openapi.json", OPENAPI_CONFIG);
+  // The server is the origin the document was fetched from: /docs' "Try it out" calls this very server, on any port.
+  app.doc31("/openapi.json", (c) => ({ ...OPENAPI_CONFIG, servers: [{ url: new URL(c.req.url).origin, description: "this server" }] }));
   return app;
 }
 

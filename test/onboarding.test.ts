@@ -376,3 +376,20 @@ describe("trust: the smaller holes", () => {
     expect(await derive("café fullwidth pass")).toBe(hash); // composed é, ASCII letters: the other device
   });
 });
+
+describe("PUBLIC_BASE_URL", () => {
+  it("unset: no email goes out with a made-up link; the message is retried later and the row stays pending", async () => {
+    const { sent } = spyEmail();
+    const { id } = await orphanedOutboxRow();
+    const batch = createMessageBatch("org-key-authority-outbox", [{ id: uniq("msg"), timestamp: new Date(), attempts: 1, body: { outbox_id: id } }]);
+    const ctx = createExecutionContext();
+    const errors: string[] = [];
+    vi.spyOn(console, "error").mockImplementation((line: string) => void errors.push(line));
+    await worker.queue(batch, { ...env, PUBLIC_BASE_URL: "" }, ctx);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.retryBatch).toMatchObject({ retry: true });
+    expect(sent).toHaveLength(0);
+    expect((await env.DB.prepare("SELECT status FROM outbox WHERE id = ?").bind(id).first<any>()).status).toBe("pending");
+    expect(JSON.parse(errors[0])).toMatchObject({ level: "error", event: "outbox_paused", request_id: expect.stringMatching(/^req_/) });
+  });
+});

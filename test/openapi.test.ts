@@ -1,3 +1,4 @@
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call } from "./helpers";
 
@@ -53,5 +54,14 @@ describe("every route in the document", () => {
       }
     }
     expect(operations).toBe(27);
+  });
+});
+
+describe("any port", () => {
+  it("the document's server is the origin it was fetched from (so /docs' Try it out calls this server)", async () => {
+    for (const origin of ["http://127.0.0.1:9123", "http://localhost:8787", "https://keys.example.com"]) {
+      const doc = await (await exports.default.fetch(new Request(`${origin}/openapi.json`))).json<any>();
+      expect(doc.servers).toEqual([{ url: origin, description: "this server" }]);
+    }
   });
 });

@@ -13,11 +13,11 @@ import type Stripe from "stripe";
 import { type BillingAnswer, callBilling } from "./billing";
 import type { PaymentEnv } from "./env";
 import { type OrgKeys, sendKeyEmail } from "./key-email";
+import { log } from "./log";
 import * as state from "./state";
 
 export type Outcome = { action: string; status?: number; org_id?: string; detail?: string };
 
-const log = (fields: Record<string, unknown>) => console.log(JSON.stringify({ worker: "payment-worker", ...fields }));
 
 export const RANK: Record<string, number> = {
   "invoice.paid": 1,

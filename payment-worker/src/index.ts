@@ -2,14 +2,14 @@ import Stripe from "stripe";
 import { TransientServiceError } from "./billing";
 import type { PaymentEnv } from "./env";
 import { HANDLERS } from "./events";
+import { log, newRequestId, withRequestId } from "./log";
 import { claimEvent, finishEvent, releaseEvent } from "./state";
 import { sweepUsage } from "./sweep";
 
 const cryptoProvider = Stripe.createSubtleCryptoProvider();
 const json = (body: unknown, status = 200) => Response.json(body, { status });
-const log = (fields: Record<string, unknown>) => console.log(JSON.stringify({ worker: "payment-worker", ...fields }));
 
-async function webhook(request: Request, env: PaymentEnv): Promise<Response> {
+async function webhook(request: Request, env: PaymentEnv, requestId: string): Promise<Response> {
   const signature = request.headers.get("stripe-signature");
   if (!signature) return json({ error: "missing Stripe-Signature" }, 400);
   const payload = await request.text();
@@ -31,13 +31,13 @@ async function webhook(request: Request, env: PaymentEnv): Promise<Response> {
     return json({ error: "this event is being processed; retry later" }, 409);
   }
   try {
-    const outcome = await handle(event, env);
+    const outcome = await withRequestId(event.id, requestId, () => handle(event, env));
     await finishEvent(env.DB, event.id, outcome.action);
     return json({ received: true, ...outcome });
   } catch (err) {
     await releaseEvent(env.DB, event.id);
     if (err instanceof TransientServiceError) {
-      log({ level: "warn", event_id: event.id, type: event.type, action: "retry_later", detail: err.message });
+      log({ level: "warn", request_id: requestId, event_id: event.id, type: event.type, action: "retry_later", detail: err.message });
       return json({ error: "org service unavailable; retry" }, 503);
     }
     throw err;
@@ -47,7 +47,12 @@ async function webhook(request: Request, env: PaymentEnv): Promise<Response> {
 export default {
   async fetch(request, env, _ctx) {
     const url = new URL(request.url);
-    if (url.pathname === "/stripe/webhook" && request.method === "POST") return webhook(request, env);
+    if (url.pathname === "/stripe/webhook" && request.method === "POST") {
+      const requestId = newRequestId();
+      const res = await webhook(request, env, requestId);
+      res.headers.set("X-Request-Id", requestId);
+      return res;
+    }
     if (url.pathname === "/" && request.method === "GET") return json({ service: "payment-worker", status: "ok" });
     return json({ error: "not found" }, 404);
   },

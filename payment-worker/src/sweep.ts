@@ -3,6 +3,7 @@
 // forget processed Stripe event ids past their retention.
 import { callBilling } from "./billing";
 import type { PaymentEnv } from "./env";
+import { log, newRequestId } from "./log";
 import { deleteOldEvents } from "./state";
 
 export async function sweepUsage(env: PaymentEnv) {
@@ -22,6 +23,6 @@ export async function sweepUsage(env: PaymentEnv) {
     cursor = page.body.next ?? undefined;
   } while (cursor);
   await deleteOldEvents(env.DB);
-  console.log(JSON.stringify({ worker: "payment-worker", action: "usage_sweep", pages, suspended: suspended.length, refused: refused.length }));
+  log({ level: "info", request_id: newRequestId(), action: "usage_sweep", pages, suspended: suspended.length, refused: refused.length });
   return { pages, suspended, refused };
 }

@@ -4,6 +4,7 @@
 // email, and marks the row sent; for a whole message batch that is two D1 round trips. A failed send goes back to pending and is retried with backoff; after
 // MAX_SEND_ATTEMPTS the row is failed and audited. The cron re-enqueues rows never enqueued (a crash between
 // commit and enqueue) or stuck in sending (a crash mid-send), and deletes what is past retention.
+import { newRequestId } from "../../lib/ids";
 import { EmailMessage } from "cloudflare:email";
 import { auditStatement } from "../../lib/audit";
 import type { Bindings } from "../../lib/context";
@@ -41,6 +42,12 @@ interface Delivery {
  * one batch records every outcome. The emails in between go out concurrently.
  */
 export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bindings) {
+  if (!publicBaseUrl(env)) {
+    // No link to send: never a silent localhost link. The rows stay pending (the cron re-enqueues them once fixed).
+    console.error(JSON.stringify({ level: "error", request_id: newRequestId(), event: "outbox_paused", error: "PUBLIC_BASE_URL is not set: set it to this Worker's public https origin" }));
+    batch.retryAll({ delaySeconds: 300 });
+    return;
+  }
   const db = env.DB;
   const now = Date.now();
   const claimId = crypto.randomUUID();
@@ -73,7 +80,7 @@ export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bin
     results = await db.batch(statements);
   } catch (err) {
     // D1 trouble: nothing was claimed; the queue redelivers (and the cron would find the rows anyway).
-    console.error(JSON.stringify({ level: "error", queue: "outbox", error: String(err) }));
+    console.error(JSON.stringify({ level: "error", request_id: newRequestId(), queue: "outbox", error: String(err) }));
     for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts) });
     return;
   }
@@ -117,7 +124,7 @@ type Outcome = { d: Delivery; status: "sent" | "failed" | "pending"; detail?: st
 async function send(env: Bindings, d: Delivery): Promise<Outcome> {
   if (!d.claimed) return null;
   if (!d.tokenMade || !d.recipient) return { d, status: "failed", detail: d.recipient ? "reason=password_already_set" : "reason=no_recipient" };
-  const link = `${env.PUBLIC_BASE_URL.replace(/\/+$/, "")}/set-password#token=${d.token}`;
+  const link = `${publicBaseUrl(env)}/set-password#token=${d.token}`;
   try {
     const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.expiresAt }, d.id);
     await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), d.recipient.email, raw));
@@ -129,6 +136,9 @@ async function send(env: Bindings, d: Delivery): Promise<Outcome> {
     return { d, status: "pending" };
   }
 }
+
+/** PUBLIC_BASE_URL without a trailing slash, or null when unset. */
+export const publicBaseUrl = (env: { PUBLIC_BASE_URL?: string }) => env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "") || null;
 
 /** The cron: re-enqueue what was lost, then delete what is past retention. */
 export async function sweepOutboxAndRetention(env: Bindings, now = Date.now()) {

@@ -1,0 +1,18 @@
+// What local runs pass to `wrangler dev` on top of the one wrangler.toml: the public base URL for the port in use (so
+// the welcome email's set-password link and /docs' "Try it out" point at this server).
+export const DEFAULT_PORT = 8787;
+
+/** The --port given in `args` (`--port N` or `--port=N`), else the default. */
+export function portOf(args, fallback = DEFAULT_PORT) {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--port" && args[i + 1]) return Number(args[i + 1]);
+    const m = /^--port=(\d+)$/.exec(args[i]);
+    if (m) return Number(m[1]);
+  }
+  return fallback;
+}
+
+/** `--var` flags for a local service on `port` (wrangler gives --var to the first worker of a `dev` only). */
+export const localVars = (port) => ["--var", `PUBLIC_BASE_URL:http://localhost:${port}`];
+
+export const wranglerEnv = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };

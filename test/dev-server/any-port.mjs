@@ -1,0 +1,78 @@
+// `npm start -- --port N` and `npm run start:payments -- --port N`, run as a newcomer runs them (the real scripts,
+// their .dev.vars and local state): on port N the welcome email's set-password link, the OpenAPI `servers` entry
+// (what /docs' "Try it out" calls) and the payment worker all answer on N.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+
+let passed = 0;
+let failures = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (ok) passed++;
+  else failures++;
+};
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function withScript(script, port, probe, fn) {
+  const child = spawn("npm", ["run", script, "--", "--port", String(port)], { env: { ...process.env, CI: "1" }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const out = { log: "" };
+  child.stdout.on("data", (d) => (out.log += d));
+  child.stderr.on("data", (d) => (out.log += d));
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`http://localhost:${port}${probe}`)).ok) break;
+      } catch {}
+      if (i > 240) throw new Error(`${script} did not answer on ${port}:\n${out.log}`);
+      await sleep(500);
+    }
+    return await fn(`http://localhost:${port}`, out);
+  } finally {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    if (child.exitCode === null) await new Promise((r) => child.on("exit", r));
+  }
+}
+
+const port = await freePort();
+await withScript("start", port, "/", async (base, out) => {
+  const doc = await (await fetch(`${base}/openapi.json`)).json();
+  check(doc.servers?.[0]?.url === base, `/openapi.json names this server (${doc.servers?.[0]?.url}) for /docs' "Try it out"`);
+  const docs = await fetch(`${base}/docs/`);
+  check(docs.ok && /connect-src 'self'/.test(docs.headers.get("content-security-policy") ?? ""), "/docs answers, and its CSP allows calls to this origin");
+
+  const secrets = Object.fromEntries(readFileSync(".dev.vars", "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l)).filter(Boolean).map((m) => [m[1], m[2]]));
+  const post = (path, headers, body) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  const partner = await (await post("/v1/admin/partners", { "x-api-key": secrets.MASTER_ADMIN_KEY_PARTNER_ADMIN, "idempotency-key": `any-port-${port}` }, { name: "Any Port" })).json();
+  const email = `owner-${port}-${Date.now()}@any-port.example.com`;
+  const res = await post("/api/v1/partner/organizations/", { "x-kelviq-partner-key": partner.partner_key }, { externalId: `any-port-${Date.now()}`, email });
+  check(res.status === 201, `provisioned an org (${res.status})`);
+  let link;
+  for (let i = 0; i < 60 && !link; i++) {
+    await sleep(500);
+    for (const path of out.log.matchAll(/Email: (\S+\.eml)/g)) {
+      const raw = readFileSync(path[1], "utf8");
+      if (!raw.includes(email)) continue;
+      const text = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([\s\S]*?)\r\n--/.exec(raw)?.[1] ?? "";
+      link = /(\S+\/set-password#token=\S+)/.exec(Buffer.from(text.replace(/\s+/g, ""), "base64").toString("utf8"))?.[1];
+    }
+  }
+  check(link?.startsWith(`${base}/set-password#token=`), `the welcome email's link uses port ${port}: ${link?.replace(/#token=.*/, "#token=…")}`);
+});
+
+const paymentsPort = await freePort();
+await withScript("start:payments", paymentsPort, "/", async (base) => {
+  const health = await (await fetch(`${base}/`)).json();
+  check(health.service === "payment-worker", `npm run start:payments -- --port ${paymentsPort} serves the payment worker there`);
+});
+console.log(`${passed} passed, ${failures} failed`);
+process.exit(failures ? 1 : 0);
