@@ -1,13 +1,10 @@
 // The one email that carries an org's API keys: sent once, straight from the service's response, never stored.
 import { EmailMessage } from "cloudflare:email";
+import { createMimeMessage } from "mimetext/browser";
+import { base64Lines } from "../../src/features/onboarding/email";
 import type { PaymentEnv } from "./env";
 
 const addressOf = (from: string) => /<([^>]+)>/.exec(from)?.[1] ?? from.trim();
-const b64 = (s: string) => {
-  let bin = "";
-  for (const byte of new TextEncoder().encode(s)) bin += String.fromCharCode(byte);
-  return btoa(bin).replace(/.{1,76}/g, "$&\r\n");
-};
 
 /** The org's key pair: the client key (publishable) and the server key (secret; administers the org's keys). */
 export interface OrgKeys {
@@ -26,18 +23,14 @@ export async function sendKeyEmail(env: PaymentEnv, to: string, orgId: string, k
     "",
     "These keys are shown only in this email and cannot be retrieved later. Store the server key in a secret manager.",
   ].join("\n");
-  const raw = [
-    `From: ${env.EMAIL_FROM}`,
-    `To: ${to}`,
-    `Subject: ${subject}`,
-    `Message-ID: <${crypto.randomUUID()}@${addressOf(env.EMAIL_FROM).split("@")[1]}>`,
-    `Date: ${new Date().toUTCString()}`,
-    "MIME-Version: 1.0",
-    "Content-Type: text/plain; charset=utf-8",
-    "Content-Transfer-Encoding: base64",
-    "",
-    b64(text),
-  ].join("\r\n");
+  const msg = createMimeMessage();
+  const name = /^(.*?)\s*</.exec(env.EMAIL_FROM)?.[1];
+  msg.setSender(name ? { name, addr: addressOf(env.EMAIL_FROM) } : addressOf(env.EMAIL_FROM));
+  msg.setRecipient(to);
+  msg.setSubject(subject);
+  msg.setHeader("Message-ID", `<${crypto.randomUUID()}@${addressOf(env.EMAIL_FROM).split("@")[1]}>`);
+  msg.addMessage({ contentType: "text/plain", encoding: "base64", data: base64Lines(text) });
+  const raw = msg.asRaw();
   // A few quick tries: once the service has answered, this email is the key's only way to the customer.
   for (let attempt = 1; ; attempt++) {
     try {

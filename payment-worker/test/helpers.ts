@@ -86,7 +86,7 @@ export function spyEmail() {
 
 /** The client and server keys an email carries. */
 export const keysIn = (raw: string) => {
-  const body = raw.split("\r\n\r\n")[1].replace(/\s+/g, "");
+  const body = /Content-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(raw)![1].replace(/\s+/g, "");
   const text = new TextDecoder().decode(Uint8Array.from(atob(body), (c) => c.charCodeAt(0)));
   return { client: /(ck_live_[0-9A-Z]{26})/.exec(text)?.[1], server: /(sk_live_[0-9A-Z]{26})/.exec(text)?.[1] };
 };

@@ -46,7 +46,7 @@ function emailsTo(address, since) {
 
 /** The text/plain part of a MIME message (base64, as the service writes it). */
 function plainText(raw) {
-  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n--/.exec(raw);
+  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n\r?\n?--/i.exec(raw);
   assert(m, "the email has no text/plain part");
   return Buffer.from(m[1].replace(/\s+/g, ""), "base64").toString("utf8");
 }

@@ -62,7 +62,7 @@ await withScript("start", port, "/", async (base, out) => {
     for (const path of out.log.matchAll(/Email: (\S+\.eml)/g)) {
       const raw = readFileSync(path[1], "utf8");
       if (!raw.includes(email)) continue;
-      const text = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([\s\S]*?)\r\n--/.exec(raw)?.[1] ?? "";
+      const text = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([\s\S]*?)\r\n(?:\r\n)?--/i.exec(raw)?.[1] ?? "";
       link = /(\S+\/set-password#token=\S+)/.exec(Buffer.from(text.replace(/\s+/g, ""), "base64").toString("utf8"))?.[1];
     }
   }

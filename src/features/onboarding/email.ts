@@ -1,4 +1,5 @@
 // The welcome / set-password email: plain text and HTML, as a MIME message for the send_email binding.
+import { createMimeMessage } from "mimetext/browser";
 
 export interface WelcomeEmail {
   from: string; // "Name <address>" or "address"
@@ -11,17 +12,12 @@ export interface WelcomeEmail {
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
 
-const utf8Base64 = (s: string) => {
-  const bytes = new TextEncoder().encode(s);
+/** UTF-8 text as base64 in 76-character lines: mimetext sends a base64 part's data as given. */
+export const base64Lines = (s: string) => {
   let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin);
+  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/.{1,76}/g, "$&\r\n").trimEnd();
 };
-
-const wrap76 = (s: string) => s.replace(/.{1,76}/g, "$&\r\n");
-
-/** A header value: as is when plain ASCII, else RFC 2047 encoded. */
-const headerText = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s : `=?UTF-8?B?${utf8Base64(s)}?=`);
 
 /** The bare address of "Name <address>". */
 export const addressOf = (from: string) => /<([^>]+)>/.exec(from)?.[1] ?? from.trim();
@@ -50,31 +46,17 @@ If you did not expect this email, ignore it.</p>
   return { subject, text, html };
 }
 
+/** The email as a MIME message (multipart/alternative: text and HTML) for the send_email binding, built with mimetext. */
 export function toMime(e: WelcomeEmail, messageId: string): string {
   const { subject, text, html } = renderWelcomeEmail(e);
-  const boundary = `b_${messageId.replace(/[^A-Za-z0-9]/g, "")}`;
-  const domain = addressOf(e.from).split("@")[1] ?? "localhost";
-  const fromName = /^(.*?)\s*</.exec(e.from)?.[1];
-  return [
-    `From: ${fromName ? `${headerText(fromName)} <${addressOf(e.from)}>` : addressOf(e.from)}`,
-    `To: ${e.to}`,
-    `Subject: ${headerText(subject)}`,
-    `Message-ID: <${messageId}@${domain}>`,
-    `Date: ${new Date().toUTCString()}`,
-    "MIME-Version: 1.0",
-    `Content-Type: multipart/alternative; boundary="${boundary}"`,
-    "",
-    `--${boundary}`,
-    "Content-Type: text/plain; charset=utf-8",
-    "Content-Transfer-Encoding: base64",
-    "",
-    wrap76(utf8Base64(text)),
-    `--${boundary}`,
-    "Content-Type: text/html; charset=utf-8",
-    "Content-Transfer-Encoding: base64",
-    "",
-    wrap76(utf8Base64(html)),
-    `--${boundary}--`,
-    "",
-  ].join("\r\n");
+  const address = addressOf(e.from);
+  const name = /^(.*?)\s*</.exec(e.from)?.[1];
+  const msg = createMimeMessage();
+  msg.setSender(name ? { name, addr: address } : address);
+  msg.setRecipient(e.to);
+  msg.setSubject(subject);
+  msg.setHeader("Message-ID", `<${messageId}@${address.split("@")[1] ?? "localhost"}>`);
+  msg.addMessage({ contentType: "text/plain", encoding: "base64", data: base64Lines(text) });
+  msg.addMessage({ contentType: "text/html", encoding: "base64", data: base64Lines(html) });
+  return msg.asRaw();
 }

@@ -91,7 +91,7 @@ export const PAGE_JS = `"use strict";
       if (!r.ok) return fail(r.json);
       form.hidden = true;
       document.getElementById("intro").hidden = true;
-      say("Your password is set. You can close this page and sign in.", "ok");
+      say("Your password is set, and this link is now used up. You can close this page.", "ok");
     }, function () { button.disabled = false; say("Could not reach the server. Try again.", "error"); });
   });
 })();`;
