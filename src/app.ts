@@ -1,10 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import pkg from "../package.json";
-import type { AppEnv } from "./lib/context";
-import { onError, onNotFound, validationHook } from "./lib/errors";
-import { registerSecuritySchemes } from "./lib/openapi";
-import { ipRateLimit } from "./lib/rate-limit";
-import { requestId } from "./lib/request-id";
+import type { AppEnv } from "./lib/http/context";
+import { onError, onNotFound, validationHook } from "./lib/http/errors";
+import { registerSecuritySchemes } from "./lib/http/openapi";
+import { ipRateLimit } from "./lib/http/rate-limit";
+import { requestId } from "./lib/http/request-id";
 import { registerAdminOrgCreate } from "./features/admin-org-create";
 import { registerAdminOrgLifecycle } from "./features/admin-org-lifecycle";
 import { registerAdminPartners } from "./features/admin-partners";

@@ -1,5 +1,5 @@
 import { app } from "./app";
-import type { Bindings } from "./lib/context";
+import type { Bindings } from "./lib/http/context";
 import { consumeOutbox, type OutboxMessage, sweepOutboxAndRetention } from "./features/onboarding/outbox";
 import { consumeUsage, type UsageMessage } from "./verify/usage";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LruMap } from "../src/lib/lru";
+import { LruMap } from "../src/lib/util/lru";
 
 describe("LruMap (the isolate caches' eviction)", () => {
   it("evicts the least recently used entry, one at a time, instead of clearing everything", () => {

@@ -5,8 +5,8 @@
 // set: requireMasterKey accepts it for the four billing scopes and nothing else.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { app } from "../app";
-import type { Bindings } from "../lib/context";
-import { BILLING_RPC, type MasterScope } from "../lib/master-key";
+import type { Bindings } from "../lib/http/context";
+import { BILLING_RPC, type MasterScope } from "../lib/auth/master-key";
 
 /** What a billing call answers: the HTTP status and JSON body the same route gives over HTTPS. */
 export interface BillingAnswer {

@@ -1,5 +1,5 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
-import type { Bindings } from "../lib/context";
+import type { Bindings } from "../lib/http/context";
 import { type VerifyResult, verifyKey } from "./verify-key";
 
 /**

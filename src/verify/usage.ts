@@ -3,8 +3,8 @@
 // them into usage_daily and api_keys.last_used_at in one D1 batch. The request that schedules a flush keeps it alive
 // with waitUntil, and a new flush is scheduled for anything recorded after a flush started, so everything is sent
 // before the isolate may go away. A failed send puts its records back for the next flush.
-import { isoNow } from "../lib/time";
-import { utcDay } from "../lib/usage-period";
+import { isoNow } from "../lib/util/time";
+import { utcDay } from "../lib/util/usage-period";
 
 export const FLUSH_MS = 250;
 const MAX_BATCH = 100; // Queue.sendBatch limit

@@ -7,12 +7,12 @@
 //
 // Only a key that verified is counted against a limit: the per-key rate limit is taken in the bucket of the key's
 // row id after the lookup, so forged keys that share a victim's public prefix cannot exhaust it (contract §9).
-import type { Bindings } from "../lib/context";
-import { currentPepper, parseKey, type KeyType } from "../lib/keys";
-import { lookupOrgKey, orgKeyFailure } from "../lib/org-keys";
-import { LruMap } from "../lib/lru";
-import { rateLimitsOff, rateLimitSubject } from "../lib/rate-limit";
-import { usagePeriod } from "../lib/usage-period";
+import type { Bindings } from "../lib/http/context";
+import { currentPepper, parseKey, type KeyType } from "../lib/keys/keys";
+import { lookupOrgKey, orgKeyFailure } from "../lib/keys/org-keys";
+import { LruMap } from "../lib/util/lru";
+import { rateLimitsOff, rateLimitSubject } from "../lib/http/rate-limit";
+import { usagePeriod } from "../lib/util/usage-period";
 import { TIER_LIMITS, type Tier } from "../features/orgs/model";
 import { countInteraction, reportKeyUse } from "./usage";
 

@@ -1,5 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../lib/context";
+import type { AppEnv } from "../../lib/http/context";
 import { orgCreateHandler } from "./handler";
 import { orgCreateRoute } from "./route";
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody } from "../../lib/json-body";
-import { requireMasterKey } from "../../lib/master-key";
-import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/openapi";
+import { jsonBody } from "../../lib/http/json-body";
+import { requireMasterKey } from "../../lib/auth/master-key";
+import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/http/openapi";
 import { AllowedOrigins, DOMAINS, ORG_ID_PATTERN, OrgName, TIERS } from "../orgs/model";
 
 export const OrgCreateBody = z

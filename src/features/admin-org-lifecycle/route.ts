@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody } from "../../lib/json-body";
-import { requireMasterKey } from "../../lib/master-key";
-import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/openapi";
-import { cursorParam, limitParam } from "../../lib/paging";
+import { jsonBody } from "../../lib/http/json-body";
+import { requireMasterKey } from "../../lib/auth/master-key";
+import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/http/openapi";
+import { cursorParam, limitParam } from "../../lib/http/paging";
 import { ORG_ID_PATTERN } from "../orgs/model";
 import type { ResponseShape, Transition } from "./transitions";
 

@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody, optionalJsonBody } from "../../lib/json-body";
-import { requireMasterKey } from "../../lib/master-key";
-import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/openapi";
-import { optionalRotationBody } from "../../lib/rotation";
+import { jsonBody, optionalJsonBody } from "../../lib/http/json-body";
+import { requireMasterKey } from "../../lib/auth/master-key";
+import { Envelope, errorResponses, IdempotencyKeyHeader, masterSecurity } from "../../lib/http/openapi";
+import { optionalRotationBody } from "../../lib/keys/rotation";
 import { OrgName } from "../orgs/model";
 
 const tags = ["Admin (master-key)"];

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import pkg from "../../../package.json";
-import { type AppEnv, envelope } from "../../lib/context";
-import { Envelope } from "../../lib/openapi";
+import { type AppEnv, envelope } from "../../lib/http/context";
+import { Envelope } from "../../lib/http/openapi";
 
 const healthRoute = createRoute({
   method: "get",

@@ -1,5 +1,5 @@
 // Set-password tokens and password hashing.
-import { sha256Hex } from "../../lib/keys";
+import { sha256Hex } from "../../lib/keys/keys";
 
 export const TOKEN_TTL_MS = 72 * 60 * 60 * 1000;
 /** The most PBKDF2 iterations production workerd accepts (local runs allow more; tests cannot catch it). */

@@ -1,11 +1,11 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Handler } from "hono";
-import { auditStatement } from "../../lib/audit";
-import { type AppEnv, envelope } from "../../lib/context";
-import { ApiError } from "../../lib/errors";
-import { ulid } from "../../lib/ids";
-import { clientIp } from "../../lib/rate-limit";
-import { isoNow } from "../../lib/time";
+import { auditStatement } from "../../lib/data/audit";
+import { type AppEnv, envelope } from "../../lib/http/context";
+import { ApiError } from "../../lib/http/errors";
+import { ulid } from "../../lib/util/ids";
+import { clientIp } from "../../lib/http/rate-limit";
+import { isoNow } from "../../lib/util/time";
 import { findByIdentifier } from "../partner-orgs/queries";
 import { hashPassword, hashToken } from "./crypto";
 import { enqueueOutbox } from "./outbox-queue";

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../lib/context";
-import { validationHook } from "../../lib/errors";
+import type { AppEnv } from "../../lib/http/context";
+import { validationHook } from "../../lib/http/errors";
 import * as h from "./handler";
 import * as r from "./route";
 

@@ -4,12 +4,12 @@
 // email, and marks the row sent; for a whole message batch that is two D1 round trips. A failed send goes back to pending and is retried with backoff; after
 // MAX_SEND_ATTEMPTS the row is failed and audited. The cron re-enqueues rows never enqueued (a crash between
 // commit and enqueue) or stuck in sending (a crash mid-send), and deletes what is past retention.
-import { newRequestId } from "../../lib/ids";
+import { newRequestId } from "../../lib/util/ids";
 import { EmailMessage } from "cloudflare:email";
-import { auditStatement } from "../../lib/audit";
-import type { Bindings } from "../../lib/context";
-import { isoNow } from "../../lib/time";
-import { utcDay } from "../../lib/usage-period";
+import { auditStatement } from "../../lib/data/audit";
+import type { Bindings } from "../../lib/http/context";
+import { isoNow } from "../../lib/util/time";
+import { utcDay } from "../../lib/util/usage-period";
 import { newToken, TOKEN_TTL_MS } from "./crypto";
 import { addressOf, toMime } from "./email";
 import { enqueueOutbox, type OutboxMessage } from "./outbox-queue";

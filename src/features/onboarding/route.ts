@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody } from "../../lib/json-body";
-import { Envelope, errorResponses } from "../../lib/openapi";
-import { requirePartnerKey } from "../../lib/partner-auth";
+import { jsonBody } from "../../lib/http/json-body";
+import { Envelope, errorResponses } from "../../lib/http/openapi";
+import { requirePartnerKey } from "../../lib/auth/partner-auth";
 import { PASSWORD_MAX, PASSWORD_MIN } from "./crypto";
 
 const Token = z

@@ -1,13 +1,13 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { auditRevokedKeysStatement, auditStatement } from "../../lib/audit";
-import { type AppEnv, envelope } from "../../lib/context";
-import { ApiError, unauthorized } from "../../lib/errors";
-import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys";
-import { isoNow } from "../../lib/time";
+import { auditRevokedKeysStatement, auditStatement } from "../../lib/data/audit";
+import { type AppEnv, envelope } from "../../lib/http/context";
+import { ApiError, unauthorized } from "../../lib/http/errors";
+import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys/keys";
+import { isoNow } from "../../lib/util/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
 import { insertOrgKey } from "../orgs/queries";
-import { retireKeys, keyStatus } from "../../lib/rotation";
+import { retireKeys, keyStatus } from "../../lib/keys/rotation";
 import { listOrgKeys, markedBy, markIfCallerLive, revokeKeysOfType } from "./queries";
 import type { auditLogRoute, listKeysRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 

@@ -1,5 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../lib/context";
+import type { AppEnv } from "../../lib/http/context";
 import * as h from "./handler";
 import * as r from "./route";
 

@@ -1,6 +1,6 @@
 // SQL for the org's own key changes. Statements only; the handlers batch them.
-import type { SqlExpression } from "../../lib/idempotency";
-import type { KeyType } from "../../lib/keys";
+import type { SqlExpression } from "../../lib/data/idempotency";
+import type { KeyType } from "../../lib/keys/keys";
 
 /**
  * The batch's first statement: marks the org with this request id only while the calling key is still live (and

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { AUDIT_EVENT_TYPES } from "../../lib/audit";
-import { Envelope, errorResponses } from "../../lib/openapi";
-import { optionalJsonBody } from "../../lib/json-body";
-import { requireOrgKey, requireServerKey } from "../../lib/org-key-auth";
-import { limitParam } from "../../lib/paging";
-import { ExpirePreviousInSeconds } from "../../lib/rotation";
+import { AUDIT_EVENT_TYPES } from "../../lib/data/audit";
+import { Envelope, errorResponses } from "../../lib/http/openapi";
+import { optionalJsonBody } from "../../lib/http/json-body";
+import { requireOrgKey, requireServerKey } from "../../lib/auth/org-key-auth";
+import { limitParam } from "../../lib/http/paging";
+import { ExpirePreviousInSeconds } from "../../lib/keys/rotation";
 
 const tags = ["Organization (API key)"];
 const security = [{ OrgApiKey: [] }];

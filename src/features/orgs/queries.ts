@@ -1,6 +1,6 @@
 // SQL shared by every feature that mints an org key.
-import type { MintedKey } from "../../lib/keys";
-import type { SqlExpression } from "../../lib/idempotency";
+import type { MintedKey } from "../../lib/keys/keys";
+import type { SqlExpression } from "../../lib/data/idempotency";
 
 /**
  * Stores an org key's hash. With `where`, the row is written only when that SQL condition holds in the batch

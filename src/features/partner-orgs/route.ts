@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonBody, optionalJsonBody } from "../../lib/json-body";
-import { optionalRotationBody } from "../../lib/rotation";
-import { errorResponses } from "../../lib/openapi";
-import { cursorParam, limitParam } from "../../lib/paging";
-import { requirePartnerKey } from "../../lib/partner-auth";
+import { jsonBody, optionalJsonBody } from "../../lib/http/json-body";
+import { optionalRotationBody } from "../../lib/keys/rotation";
+import { errorResponses } from "../../lib/http/openapi";
+import { cursorParam, limitParam } from "../../lib/http/paging";
+import { requirePartnerKey } from "../../lib/auth/partner-auth";
 import { CONTROL_CHARS } from "../orgs/model";
 
 const tags = ["Partner"];

@@ -2,24 +2,15 @@
 // revoked key fails on the very next request. Every failure answers the same 401 no sooner than 80 ms after the
 // request arrived, whatever the reason (so timing tells nothing); success is not delayed.
 import type { MiddlewareHandler } from "hono";
-import { auditFailure } from "./audit";
-import type { AppEnv } from "./context";
-import { ApiError, unauthorized } from "./errors";
-import { KEY_TYPES, parseKey, type KeyType } from "./keys";
-import { lookupOrgKey, orgKeyFailure } from "./org-keys";
-import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
-import { reportKeyUse } from "../verify/usage";
+import { auditFailure } from "../data/audit";
+import type { AppEnv } from "../http/context";
+import { ApiError, unauthorized } from "../http/errors";
+import { KEY_TYPES, parseKey } from "../keys/keys";
+import { lookupOrgKey, orgKeyFailure } from "../keys/org-keys";
+import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "../http/rate-limit";
+import { reportKeyUse } from "../../verify/usage";
 
 export const AUTH_FAILURE_FLOOR_MS = 80;
-
-export interface OrgPrincipal {
-  key_id: number;
-  org_id: string;
-  key_type: KeyType;
-  /** ck_live_/sk_live_ + 8 characters. */
-  key_prefix: string;
-  key_hash: string;
-}
 
 export const requireOrgKey: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();

@@ -6,11 +6,11 @@
 //
 // A key's first result is final (contract §4): the stored result is whatever the batch decided — a success, or a
 // refusal such as 404 or 409 — and a replay returns it whatever happened to the target since.
-import { type AppContext, envelope } from "./context";
+import { type AppContext, envelope } from "../http/context";
 import { uniqueViolation } from "./d1";
-import { ApiError } from "./errors";
-import { sha256Hex } from "./keys";
-import { isoNow } from "./time";
+import { ApiError } from "../http/errors";
+import { sha256Hex } from "../keys/keys";
+import { isoNow } from "../util/time";
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 

@@ -1,10 +1,10 @@
 // Scoped master keys: one secret per scope, sent in X-API-Key, compared in constant time.
 import type { MiddlewareHandler } from "hono";
-import { auditFailure } from "./audit";
-import type { AppEnv, Bindings } from "./context";
-import { unauthorized } from "./errors";
-import { timingSafeEqualStrings } from "./keys";
-import { clientIp } from "./rate-limit";
+import { auditFailure } from "../data/audit";
+import type { AppEnv, Bindings } from "../http/context";
+import { unauthorized } from "../http/errors";
+import { timingSafeEqualStrings } from "../keys/keys";
+import { clientIp } from "../http/rate-limit";
 
 export const MASTER_SCOPES = [
   "ORG_CREATE",

@@ -1,7 +1,7 @@
 // Minting and hashing of API keys. The plaintext exists only in the response that mints it; D1 holds the
 // peppered HMAC-SHA256 of it, looked up through a unique index.
-import { randomCrockford } from "./ids";
-import { ApiError } from "./errors";
+import { randomCrockford } from "../util/ids";
+import { ApiError } from "../http/errors";
 
 export const KEY_TYPES = {
   ck_live: "ck_live_", // org client key

@@ -3,8 +3,8 @@
 // ends that window at once, so a type never has more than two live keys. Compromise paths (force-rotate,
 // force-revoke, billing suspend, self-serve revoke) revoke outright and take no window.
 import { z } from "@hono/zod-openapi";
-import type { SqlExpression } from "./idempotency";
-import { isoNow } from "./time";
+import type { SqlExpression } from "../data/idempotency";
+import { isoNow } from "../util/time";
 
 export const MAX_WINDOW_SECONDS = 604_800; // 7 days
 

@@ -1,9 +1,9 @@
 // Org keys (ck_live_, sk_live_): one lookup shared by the org self-serve routes and verifyKey.
-import type { Bindings } from "./context";
+import type { Bindings } from "../http/context";
 import { hashBinds, type KeyHashes, keyHashes, rehashStatement } from "./key-lookup";
 import type { KeyType } from "./keys";
 import { keyRowFailure } from "./rotation";
-import { isoNow } from "./time";
+import { isoNow } from "../util/time";
 
 export type OrgStatus = "active" | "suspended" | "billing_suspended" | "revoked";
 

@@ -1,6 +1,6 @@
 // Audit rows: every auth failure and every change. Never a secret: keys appear as type prefix + 8 chars.
-import type { AppContext } from "./context";
-import { isoNow } from "./time";
+import type { AppContext } from "../http/context";
+import { isoNow } from "../util/time";
 
 export const AUDIT_EVENT_TYPES = [
   "ORG_CREATED",

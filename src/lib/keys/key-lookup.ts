@@ -1,6 +1,6 @@
 // Finding a presented key's row by its peppered hash, under the current pepper and, during a rotation, the
 // previous one. A key found under the previous pepper is re-hashed to the current one.
-import type { Bindings } from "./context";
+import type { Bindings } from "../http/context";
 import { currentPepper, previousPepper } from "./keys";
 
 export interface KeyHashes {

@@ -2,26 +2,19 @@
 // this isolate for PARTNER_CACHE_TTL_MS (never past the key's own rotation window); rotate-key and deactivate drop
 // the partner's entries here at once, and other isolates' entries expire within the TTL.
 import type { MiddlewareHandler } from "hono";
-import { auditFailure } from "./audit";
-import type { AppEnv } from "./context";
-import { unauthorized } from "./errors";
-import { hashBinds, keyHashes, rehashStatement } from "./key-lookup";
-import { parseKey } from "./keys";
-import { LruMap } from "./lru";
-import { keyRowFailure } from "./rotation";
-import { reportKeyUse } from "../verify/usage";
-import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "./rate-limit";
+import { auditFailure } from "../data/audit";
+import type { AppEnv } from "../http/context";
+import type { PartnerPrincipal } from "./principals";
+import { unauthorized } from "../http/errors";
+import { hashBinds, keyHashes, rehashStatement } from "../keys/key-lookup";
+import { parseKey } from "../keys/keys";
+import { LruMap } from "../util/lru";
+import { keyRowFailure } from "../keys/rotation";
+import { reportKeyUse } from "../../verify/usage";
+import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "../http/rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;
 const MAX_CACHE_ENTRIES = 10_000;
-
-export interface PartnerPrincipal {
-  partner_id: string;
-  /** The key's row id: its rate-limit bucket. */
-  key_id: number;
-  /** kvqp_ + 8 characters, for audit rows. */
-  key_prefix: string;
-}
 
 const cache = new LruMap<string, PartnerPrincipal & { expires: number }>(MAX_CACHE_ENTRIES);
 

@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./context";
-import { MASTER_SCOPES, type MasterScope, masterKeySecretName } from "./master-key";
+import { MASTER_SCOPES, type MasterScope, masterKeySecretName } from "../auth/master-key";
 
 export const Envelope = {
   request_id: z.string().openapi({ example: "req_01JD8Z3Q4W5E6R7T8Y9U0I1O2P" }),

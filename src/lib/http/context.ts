@@ -1,6 +1,5 @@
 import type { Context } from "hono";
-import type { OrgPrincipal } from "./org-key-auth";
-import type { PartnerPrincipal } from "./partner-auth";
+import type { OrgPrincipal, PartnerPrincipal } from "../auth/principals";
 
 export type Bindings = Env & {
   /** Set only while a pepper rotation is in progress. */

@@ -4,7 +4,7 @@
 // service binding (the payment worker, an ops console): it has no client IP to count and skips the IP limit, and
 // still needs its credential like any other request.
 import type { MiddlewareHandler } from "hono";
-import { auditFailure } from "./audit";
+import { auditFailure } from "../data/audit";
 import type { AppContext, AppEnv } from "./context";
 import { ApiError } from "./errors";
 
