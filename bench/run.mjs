@@ -1,92 +1,133 @@
-// npm run bench: the service against a baseline worker, under autocannon at a few concurrency levels.
-//   baseline:   bench/baseline, parse + one D1 insert + reply (the yardstick for the HTTP rows)
-//   service:    started as npm start starts it (wrangler dev --env local: rate limits out of the way), fresh D1
-//   verifyKey:  over a real service binding from bench/verify-client, against its bare /hello
-// Prints one table and writes bench/results.json. Then runs the list-paging benchmark (100,000 vs 1,000 orgs).
+// npm run bench: each case against its yardstick, interleaved in rounds (yardstick, case, case, yardstick, … — the
+// order flips every round), so background load on this shared machine lands on both sides of each ratio. Reports
+// the median ratio with its min and max. Prints its plan, how long it will take, and progress as it goes. Writes
+// bench/results/latest.json (git-ignored); `-- --update-readme` also rewrites the README's table, on purpose only.
+//   BENCH_SECONDS (default 4) per measurement, BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default "1,10").
 import { cpus, totalmem } from "node:os";
-import { writeFileSync } from "node:fs";
-import { freshDatabase, load, SECRETS, startWorker } from "./lib.mjs";
-import { benchVerify } from "./verify-key.mjs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { executeSql, freshDatabase, keyHash, load, pepperId, randomKeyBody, SECRETS, startWorker } from "./lib.mjs";
 
-const CONNECTIONS = [1, 10, 50];
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1,10").split(",").map(Number);
 const run = Date.now().toString(36);
 let n = 0;
-const rows = [];
 
-// Baseline
+// ---- workers (all up at once, so rounds can alternate) -------------------------------------------------------
+console.log("Starting the workers (about a minute)…");
 freshDatabase(".wrangler/bench-baseline", "bench/baseline/wrangler.toml");
-const baselineWorker = await startWorker({ persistTo: ".wrangler/bench-baseline", configs: ["bench/baseline/wrangler.toml"], probe: "/" });
-const baseline = {};
+freshDatabase(".wrangler/bench-bare", "bench/bare-writes/wrangler.toml");
+executeSql(".wrangler/bench-bare", `INSERT INTO partners (partner_id, name, created_at, updated_at) VALUES ('ptn_BENCHBAREWRITES00000000000', 'bare', '${new Date().toISOString()}', '${new Date().toISOString()}');`, "bench/bare-writes/wrangler.toml");
+freshDatabase(".wrangler/bench-service");
+freshDatabase(".wrangler/bench-assets-first");
+const VERIFY_DB = ".wrangler/bench-verify";
+freshDatabase(VERIFY_DB);
+const warmKey = `ck_live_${randomKeyBody()}`;
+const now = new Date().toISOString();
+executeSql(
+  VERIFY_DB,
+  `INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, allowed_origins, created_at, updated_at) VALUES ('org_bench_verify', 'bench-verify', 'org_bench_verify', 'Bench', 'general', 'enterprise', '[]', '${now}', '${now}');
+   INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) VALUES ('${keyHash(warmKey)}', '${pepperId()}', 'ck_live', '${warmKey.slice(8, 16)}', 'org_bench_verify', '${now}');`,
+);
+const workers = {
+  baseline: await startWorker({ persistTo: ".wrangler/bench-baseline", configs: ["bench/baseline/wrangler.toml"], probe: "/" }),
+  bare: await startWorker({ persistTo: ".wrangler/bench-bare", configs: ["bench/bare-writes/wrangler.toml"], probe: "/" }),
+  service: await startWorker({ persistTo: ".wrangler/bench-service" }),
+  // The same service with every path going through the static-asset router first (no run_worker_first).
+  assetsFirst: await startWorker({ persistTo: ".wrangler/bench-assets-first", configs: ["wrangler.toml"], assetsFirst: true }),
+  verify: await startWorker({ persistTo: VERIFY_DB, configs: ["bench/verify-client/wrangler.toml", "wrangler.toml", "bench/hello-worker/wrangler.toml"] }),
+};
+
 try {
-  for (const c of CONNECTIONS) {
-    baseline[c] = await load({
-      url: `${baselineWorker.url}/`,
+  // ---- fixtures --------------------------------------------------------------------------------------------
+  const post = (base, path, headers, body) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
+  const partner = await post(workers.service.url, "/v1/admin/partners", { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "idempotency-key": `bench-${run}` }, { name: "Bench Partner" });
+  const pk = { "x-kelviq-partner-key": partner.partner_key };
+  const one = await post(workers.service.url, "/api/v1/partner/organizations/", pk, { externalId: `bench-read-${run}`, email: `read-${run}@bench.example.com`, businessName: "Bench Read" });
+
+  const orgCreate = (base, path = "/v1/admin/org/create") => (c) =>
+    load({
+      url: `${base}${path}`,
       connections: c,
       seconds: SECONDS,
       method: "POST",
-      headers: { "content-type": "application/json" },
-      nextRequest: () => ({ body: JSON.stringify({ id: `b_${run}_${n++}`, name: "Acme Corp", tier: "starter" }) }),
+      nextRequest: () => {
+        const id = `org_bench_${run}_${n++}`;
+        return {
+          headers: { "content-type": "application/json", "x-api-key": SECRETS.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": id },
+          body: JSON.stringify({ org_id: id, name: "Acme Corp", domain: "general", tier: "starter", allowed_origins: "https://acme.example.com" }),
+        };
+      },
     });
-    rows.push({ case: "baseline: parse + 1 insert", connections: c, ...baseline[c], ratio: 1 });
-  }
-} finally {
-  baselineWorker.stop();
-}
+  const provision = (base, path, headers) => (c) =>
+    load({
+      url: `${base}${path}`,
+      connections: c,
+      seconds: SECONDS,
+      method: "POST",
+      nextRequest: () => {
+        const id = `bench-${run}-${n++}`;
+        return { headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ externalId: id, email: `${id}@bench.example.com`, businessName: `Customer ${id}` }) };
+      },
+    });
+  const oneInsert = (c) =>
+    load({ url: `${workers.baseline.url}/`, connections: c, seconds: SECONDS, method: "POST", headers: { "content-type": "application/json" }, nextRequest: () => ({ body: JSON.stringify({ id: `b_${run}_${n++}`, name: "Acme Corp" }) }) });
 
-// The service
-freshDatabase(".wrangler/bench-service");
-const service = await startWorker({ persistTo: ".wrangler/bench-service" });
-try {
-  const post = (path, headers, body) => fetch(`${service.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
-  const partner = await post("/v1/admin/partners", { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "idempotency-key": `bench-${run}` }, { name: "Bench Partner" });
-  const pk = { "x-kelviq-partner-key": partner.partner_key };
-  const one = await post("/api/v1/partner/organizations/", pk, { externalId: `bench-read-${run}`, email: `read-${run}@bench.example.com`, businessName: "Bench Read" });
-  const cases = {
-    "partner read": (c) => load({ url: `${service.url}/api/v1/partner/organizations/${one.organizationIdentifier}/`, connections: c, seconds: SECONDS, headers: pk }),
-    "list page (100)": (c) => load({ url: `${service.url}/api/v1/partner/organizations/?limit=100`, connections: c, seconds: SECONDS, headers: pk }),
-    "org create": (c) =>
-      load({
-        url: `${service.url}/v1/admin/org/create`,
-        connections: c,
-        seconds: SECONDS,
-        method: "POST",
-        nextRequest: () => {
-          const id = `org_bench_${run}_${n++}`;
-          return {
-            headers: { "content-type": "application/json", "x-api-key": SECRETS.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": id },
-            body: JSON.stringify({ org_id: id, name: "Acme Corp", domain: "general", tier: "starter", allowed_origins: "https://acme.example.com" }),
-          };
-        },
-      }),
-    // Last: each provision also queues a welcome email, which the consumer sends in the background.
-    "partner provision": (c) =>
-      load({
-        url: `${service.url}/api/v1/partner/organizations/`,
-        connections: c,
-        seconds: SECONDS,
-        method: "POST",
-        nextRequest: () => {
-          const id = `bench-${run}-${n++}`;
-          return { headers: { "content-type": "application/json", ...pk }, body: JSON.stringify({ externalId: id, email: `${id}@bench.example.com`, businessName: `Customer ${id}` }) };
-        },
-      }),
-  };
-  for (const [name, measure] of Object.entries(cases)) {
+  const PAIRS = [
+    { case: "org create", yardstick: "bare worker, same D1 batch", measure: orgCreate(workers.service.url), against: orgCreate(workers.bare.url, "/org-create") },
+    { case: "partner provision", yardstick: "bare worker, same D1 batch", measure: provision(workers.service.url, "/api/v1/partner/organizations/", pk), against: provision(workers.bare.url, "/provision", {}) },
+    { case: "partner read", yardstick: "parse + 1 insert", measure: (c) => load({ url: `${workers.service.url}/api/v1/partner/organizations/${one.organizationIdentifier}/`, connections: c, seconds: SECONDS, headers: pk }), against: oneInsert },
+    { case: "list page (100)", yardstick: "parse + 1 insert", measure: (c) => load({ url: `${workers.service.url}/api/v1/partner/organizations/?limit=100`, connections: c, seconds: SECONDS, headers: pk }), against: oneInsert },
+    { case: "org create, asset router first", yardstick: "org create, run_worker_first", measure: orgCreate(workers.assetsFirst.url), against: orgCreate(workers.service.url) },
+    { case: "verifyKey warm", yardstick: "hello worker over RPC", measure: (c) => load({ url: `${workers.verify.url}/verify?key=${warmKey}`, connections: c, seconds: SECONDS }), against: (c) => load({ url: `${workers.verify.url}/hello-rpc`, connections: c, seconds: SECONDS }) },
+  ];
+
+  const total = PAIRS.length * CONNECTIONS.length * ROUNDS * 2;
+  console.log(`\nPlan: ${PAIRS.length} cases × ${CONNECTIONS.length} connection levels (${CONNECTIONS.join(", ")}) × ${ROUNDS} rounds × 2 sides × ${SECONDS} s = ${total} measurements, about ${Math.ceil((total * (SECONDS + 0.5)) / 60)} minutes.\n`);
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  const rows = [];
+  let done = 0;
+  for (const pair of PAIRS) {
     for (const c of CONNECTIONS) {
-      const r = await measure(c);
-      rows.push({ case: name, connections: c, ...r, ratio: r.rps / baseline[c].rps });
+      const ratios = [];
+      const sides = { case: [], yardstick: [] };
+      for (let round = 1; round <= ROUNDS; round++) {
+        // Alternate which side goes first, so a slow spell cannot favour one side every round.
+        const order = round % 2 ? ["yardstick", "case"] : ["case", "yardstick"];
+        const got = {};
+        for (const side of order) {
+          got[side] = await (side === "case" ? pair.measure(c) : pair.against(c));
+          sides[side].push(got[side]);
+          done++;
+        }
+        ratios.push(got.case.rps / got.yardstick.rps);
+        console.log(
+          `[${String(done).padStart(3)}/${total}] ${pair.case} × ${c}, round ${round}/${ROUNDS}: ${got.case.rps} vs ${got.yardstick.rps} req/s (${pair.yardstick}), ratio ${ratios.at(-1).toFixed(2)}, running median ${median(ratios).toFixed(2)}`,
+        );
+      }
+      const pick = (side) => ({ rps: median(sides[side].map((r) => r.rps)), p50: median(sides[side].map((r) => r.p50)), p99: median(sides[side].map((r) => r.p99)), errors: sides[side].reduce((a, r) => a + r.errors, 0) });
+      rows.push({ case: pair.case, yardstick: pair.yardstick, connections: c, ...pick("case"), yardstick_rps: pick("yardstick").rps, ratio_median: median(ratios), ratio_min: Math.min(...ratios), ratio_max: Math.max(...ratios) });
     }
   }
+
+  // ---- report ----------------------------------------------------------------------------------------------
+  const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() };
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync("bench/results/latest.json", `${JSON.stringify({ machine, seconds: SECONDS, rounds: ROUNDS, rows }, null, 2)}\n`);
+  const table = [
+    `Run: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, Node ${machine.node}, ${machine.date.slice(0, 10)}; ${ROUNDS} interleaved rounds of ${SECONDS} s per side.`,
+    "",
+    "| case | yardstick | conns | case req/s | yardstick req/s | ratio median (min–max) | p50 / p99 ms | errors |",
+    "|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.case} | ${r.yardstick} | ${r.connections} | ${r.rps} | ${r.yardstick_rps} | **${r.ratio_median.toFixed(2)}** (${r.ratio_min.toFixed(2)}–${r.ratio_max.toFixed(2)}) | ${r.p50} / ${r.p99} | ${r.errors} |`),
+  ].join("\n");
+  console.log(`\n${table}\n\nWrote bench/results/latest.json.`);
+  if (process.argv.includes("--update-readme")) {
+    const readme = readFileSync("README.md", "utf8");
+    const updated = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`);
+    writeFileSync("README.md", updated);
+    console.log("Updated the README's table (between the bench markers).");
+  }
 } finally {
-  service.stop();
+  for (const w of Object.values(workers)) w.stop();
 }
-
-// verifyKey, warm, against a bare hello in the calling worker
-rows.push(...(await benchVerify({ seconds: SECONDS, connections: CONNECTIONS, cold: false })));
-
-const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() };
-writeFileSync("bench/results.json", `${JSON.stringify({ machine, seconds_per_row: SECONDS, rows }, null, 2)}\n`);
-console.log(`\nMachine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, Node ${machine.node}, ${machine.date}`);
-console.log("\n| case | conns | req/s | p50 ms | p99 ms | errors | ratio to baseline |\n|---|---|---|---|---|---|---|");
-for (const r of rows) console.log(`| ${r.case} | ${r.connections} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.ratio.toFixed(2)} |`);
