@@ -3,22 +3,7 @@
 // (what /docs' "Try it out" calls) and the payment worker all answer on N.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
-
-let passed = 0;
-let failures = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (ok) passed++;
-  else failures++;
-};
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+import { check, finish, freePort } from "./harness.mjs";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function withScript(script, port, probe, fn) {
@@ -74,5 +59,4 @@ await withScript("start:payments", paymentsPort, "/", async (base) => {
   const health = await (await fetch(`${base}/`)).json();
   check(health.service === "payment-worker", `npm run start:payments -- --port ${paymentsPort} serves the payment worker there`);
 });
-console.log(`${passed} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+finish();

@@ -8,9 +8,9 @@
 // Runs its own wrangler dev on a free port with its own state directory and env file; never touches .dev.vars.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { check, finish, freePort } from "./harness.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "pepper-rotation-"));
 const state = join(dir, "state");
@@ -18,22 +18,6 @@ const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
 const PEPPER_A = "pepper-a-0123456789abcdef0123456789";
 const PEPPER_B = "pepper-b-fedcba9876543210fedcba9876";
 const MASTER = "dev-server-test-master-key-org-create";
-let passed = 0;
-let failures = 0;
-
-const check = (ok, what) => {
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (ok) passed++;
-  else failures++;
-};
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function withServer(secrets, fn) {
   const file = join(dir, "secrets.env");
@@ -93,5 +77,4 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+finish();
