@@ -29,16 +29,16 @@ executeSql(
   `INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, allowed_origins, created_at, updated_at) VALUES ('org_bench_verify', 'bench-verify', 'org_bench_verify', 'Bench', 'general', 'enterprise', '[]', '${now}', '${now}');
    INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, created_at) VALUES ('${keyHash(warmKey)}', '${pepperId()}', 'ck_live', '${warmKey.slice(8, 16)}', 'org_bench_verify', '${now}');`,
 );
-const workers = {
-  baseline: await startWorker({ persistTo: ".wrangler/bench-baseline", configs: ["bench/baseline/wrangler.toml"], probe: "/" }),
-  bare: await startWorker({ persistTo: ".wrangler/bench-bare", configs: ["bench/bare-writes/wrangler.toml"], probe: "/" }),
-  service: await startWorker({ persistTo: ".wrangler/bench-service" }),
-  // The same service with every path going through the static-asset router first (no run_worker_first).
-  assetsFirst: await startWorker({ persistTo: ".wrangler/bench-assets-first", configs: ["wrangler.toml"], assetsFirst: true }),
-  verify: await startWorker({ persistTo: VERIFY_DB, configs: ["bench/verify-client/wrangler.toml", "wrangler.toml", "bench/hello-worker/wrangler.toml"] }),
-};
-
+const workers = {};
 try {
+  workers.baseline = await startWorker({ persistTo: ".wrangler/bench-baseline", configs: ["bench/baseline/wrangler.toml"], probe: "/" });
+  workers.bare = await startWorker({ persistTo: ".wrangler/bench-bare", configs: ["bench/bare-writes/wrangler.toml"], probe: "/" });
+  workers.service = await startWorker({ persistTo: ".wrangler/bench-service" });
+  // The same service with every path going through the static-asset router first (no run_worker_first).
+  workers.assetsFirst = await startWorker({ persistTo: ".wrangler/bench-assets-first", configs: ["wrangler.toml"], assetsFirst: true });
+  workers.verify = await startWorker({ persistTo: VERIFY_DB, configs: ["bench/verify-client/wrangler.toml", "wrangler.toml", "bench/hello-worker/wrangler.toml"] });
+  console.log("Workers up.");
+
   // ---- fixtures --------------------------------------------------------------------------------------------
   const post = (base, path, headers, body) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
   const partner = await post(workers.service.url, "/v1/admin/partners", { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "idempotency-key": `bench-${run}` }, { name: "Bench Partner" });
