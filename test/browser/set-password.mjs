@@ -36,7 +36,7 @@ function emailsTo(address, since) {
       if (statSync(path).isDirectory()) walk(path);
       else if (name.endsWith(".eml") && statSync(path).mtimeMs >= since) {
         const raw = readFileSync(path, "utf8");
-        if (raw.includes(`To: ${address}`)) found.push(raw);
+        if (raw.includes(`To: ${address}`) || raw.includes(`To: <${address}>`)) found.push(raw);
       }
     }
   };
