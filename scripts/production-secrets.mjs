@@ -4,25 +4,30 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
-const files = {
-  "secrets.production.json": () => {
-    const names = readFileSync(".dev.vars.example", "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter(Boolean);
-    return Object.fromEntries(
-      names.map((n) => [n, n === "API_KEY_PEPPER_PREVIOUS" ? "" : n === "API_KEY_PEPPER" ? randomBytes(32).toString("base64url") : `mk_${randomBytes(32).toString("base64url")}`]),
-    );
-  },
-  // Stripe's signing secret for your webhook endpoint (Dashboard → Webhooks): paste it in before uploading.
-  "payment-worker/secrets.production.json": () => ({ STRIPE_WEBHOOK_SECRET: "whsec_PASTE_THE_ENDPOINT_SECRET_FROM_STRIPE" }),
+/** The secret names a .dev.vars.example documents (lines `NAME=` with no value). */
+const namesIn = (file) => readFileSync(file, "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter(Boolean);
+
+const valueFor = (name) => {
+  if (name === "API_KEY_PEPPER_PREVIOUS") return ""; // no rotation in progress
+  if (name === "API_KEY_PEPPER") return randomBytes(32).toString("base64url");
+  if (name === "STRIPE_WEBHOOK_SECRET") return "whsec_PASTE_THE_ENDPOINT_SECRET_FROM_STRIPE"; // Stripe makes it, not us
+  return `mk_${randomBytes(32).toString("base64url")}`;
 };
-for (const [file, make] of Object.entries(files)) {
+
+const files = {
+  "secrets.production.json": ".dev.vars.example",
+  "payment-worker/secrets.production.json": "payment-worker/.dev.vars.example",
+};
+for (const [file, example] of Object.entries(files)) {
   if (existsSync(file)) {
     console.log(`${file} exists: kept as it is.`);
     continue;
   }
-  writeFileSync(file, `${JSON.stringify(make(), null, 2)}\n`, { mode: 0o600 });
+  const secrets = Object.fromEntries(namesIn(example).map((n) => [n, valueFor(n)]));
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   console.log(`wrote ${file} (git-ignored)`);
 }
 console.log(`
-Upload, then delete or store them in your secret manager:
+Paste Stripe's endpoint secret into payment-worker/secrets.production.json. Upload, then delete or store them in your secret manager:
   npx wrangler secret bulk secrets.production.json
   npx wrangler secret bulk payment-worker/secrets.production.json -c payment-worker/wrangler.toml`);
