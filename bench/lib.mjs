@@ -2,7 +2,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort, wranglerEnv } from "../scripts/local.mjs";
+
+export { freePort };
 
 // The service runs the way `npm start` runs it, with the same .dev.vars (made here if missing).
 await import("../scripts/dev-vars.mjs");
@@ -21,16 +23,7 @@ export const keyHash = (plaintext) => createHmac("sha256", SECRETS.API_KEY_PEPPE
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 export const randomKeyBody = () => [...randomBytes(26)].map((b) => CROCKFORD[b & 31]).join("");
 
-export function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
+const env = wranglerEnv;
 
 export function freshDatabase(persistTo, config = "wrangler.toml") {
   rmSync(persistTo, { recursive: true, force: true });
@@ -66,6 +59,7 @@ function benchConfig(port, assetsFirst = false) {
 export async function startWorker({ persistTo, configs = ["wrangler.toml"], vars = {}, assetsFirst = false, probe = configs[0] === "wrangler.toml" ? "/" : "/hello" }) {
   const port = await freePort();
   configs = configs.map((c) => (c === "wrangler.toml" ? benchConfig(port, assetsFirst) : c));
+  const generated = configs.filter((c) => c.startsWith("wrangler.bench-"));
   vars = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v).replace("PORT", String(port))]));
   const args = ["dev", ...configs.flatMap((c) => ["-c", c]), "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, "--log-level", "warn"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
@@ -78,7 +72,11 @@ export async function startWorker({ persistTo, configs = ["wrangler.toml"], vars
     try {
       const res = await fetch(`${url}${probe}`);
       if (!res.ok) throw new Error(String(res.status));
-      return { url, stop: () => { try { process.kill(-child.pid, "SIGTERM"); } catch {} } };
+      const stop = () => {
+        try { process.kill(-child.pid, "SIGTERM"); } catch {}
+        for (const file of generated) rmSync(file, { force: true });
+      };
+      return { url, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }

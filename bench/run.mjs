@@ -45,33 +45,21 @@ try {
   const pk = { "x-kelviq-partner-key": partner.partner_key };
   const one = await post(workers.service.url, "/api/v1/partner/organizations/", pk, { externalId: `bench-read-${run}`, email: `read-${run}@bench.example.com`, businessName: "Bench Read" });
 
-  const orgCreate = (base, path = "/v1/admin/org/create") => (c) =>
-    load({
-      url: `${base}${path}`,
-      connections: c,
-      seconds: SECONDS,
-      method: "POST",
-      nextRequest: () => {
-        const id = `org_bench_${run}_${n++}`;
-        return {
-          headers: { "content-type": "application/json", "x-api-key": SECRETS.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": id },
-          body: JSON.stringify({ org_id: id, name: "Acme Corp", domain: "general", tier: "starter", allowed_origins: "https://acme.example.com" }),
-        };
-      },
+  /** A POST load on `base + path` whose every request is `next()` (fresh ids each time), at c connections. */
+  const posts = (base, path, next) => (c) => load({ url: `${base}${path}`, connections: c, seconds: SECONDS, method: "POST", nextRequest: next });
+  const json = { "content-type": "application/json" };
+  const orgCreate = (base, path = "/v1/admin/org/create") =>
+    posts(base, path, () => {
+      const id = `org_bench_${run}_${n++}`;
+      const body = { org_id: id, name: "Acme Corp", domain: "general", tier: "starter", allowed_origins: "https://acme.example.com" };
+      return { headers: { ...json, "x-api-key": SECRETS.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": id }, body: JSON.stringify(body) };
     });
-  const provision = (base, path, headers) => (c) =>
-    load({
-      url: `${base}${path}`,
-      connections: c,
-      seconds: SECONDS,
-      method: "POST",
-      nextRequest: () => {
-        const id = `bench-${run}-${n++}`;
-        return { headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ externalId: id, email: `${id}@bench.example.com`, businessName: `Customer ${id}` }) };
-      },
+  const provision = (base, path, headers) =>
+    posts(base, path, () => {
+      const id = `bench-${run}-${n++}`;
+      return { headers: { ...json, ...headers }, body: JSON.stringify({ externalId: id, email: `${id}@bench.example.com`, businessName: `Customer ${id}` }) };
     });
-  const oneInsert = (c) =>
-    load({ url: `${workers.baseline.url}/`, connections: c, seconds: SECONDS, method: "POST", headers: { "content-type": "application/json" }, nextRequest: () => ({ body: JSON.stringify({ id: `b_${run}_${n++}`, name: "Acme Corp" }) }) });
+  const oneInsert = posts(workers.baseline.url, "/", () => ({ headers: json, body: JSON.stringify({ id: `b_${run}_${n++}`, name: "Acme Corp" }) }));
 
   const PAIRS = [
     { case: "org create", yardstick: "bare worker, same D1 batch", measure: orgCreate(workers.service.url), against: orgCreate(workers.bare.url, "/org-create") },

@@ -1,5 +1,7 @@
 // What local runs pass to `wrangler dev` on top of the one wrangler.toml: the public base URL for the port in use (so
 // the welcome email's set-password link and /docs' "Try it out" point at this server).
+import { createServer } from "node:net";
+
 export const DEFAULT_PORT = 8787;
 
 /** The --port given in `args` (`--port N` or `--port=N`), else the default. */
@@ -16,3 +18,12 @@ export function portOf(args, fallback = DEFAULT_PORT) {
 export const localVars = (port) => ["--var", `PUBLIC_BASE_URL:http://localhost:${port}`];
 
 export const wranglerEnv = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
+
+/** A TCP port nobody listens on now (for servers the tests and benchmarks start). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });

@@ -59,12 +59,22 @@ async function orphanedOutboxRow(updatedAgoMs = 0) {
   return { id, email, orgId };
 }
 
-async function deliver(outboxId: string, attempts = 1) {
+async function deliver(outboxId: string, attempts = 1, bindings: Partial<Env> = {}) {
   const batch = createMessageBatch("org-key-authority-outbox", [{ id: uniq("msg"), timestamp: new Date(), attempts, body: { outbox_id: outboxId } }]);
   const retry = vi.spyOn(batch.messages[0], "retry");
   const ctx = createExecutionContext();
-  await worker.queue(batch, env, ctx);
+  await worker.queue(batch, { ...env, ...bindings }, ctx);
   return { ...(await getQueueResult(batch, ctx)), retryDelays: retry.mock.calls.map((c) => c[0]?.delaySeconds) };
+}
+
+/** A partner-provisioned org whose welcome email has been sent, with the link's token. */
+async function ownerWithLink() {
+  const { sent } = spyEmail();
+  const partner = await createPartner();
+  const body = provisionBody();
+  const org = await (await provision(partner.partner_key, body)).json<any>();
+  const mail = await until(async () => sent.find((m) => m.to === body.email));
+  return { partner, org, token: linkIn(mail.raw)!, sent, email: body.email };
 }
 
 describe("delivery: outbox row → queue → consumer → send_email", () => {
@@ -176,14 +186,6 @@ describe("cron", () => {
 });
 
 describe("set-password", () => {
-  async function ownerWithLink() {
-    const { sent } = spyEmail();
-    const partner = await createPartner();
-    const body = provisionBody();
-    const org = await (await provision(partner.partner_key, body)).json<any>();
-    const mail = await until(async () => sent.find((m) => m.to === body.email));
-    return { partner, org, token: linkIn(mail.raw)!, sent, email: body.email };
-  }
   const setPassword = (json: unknown) => call("/api/v1/auth/set-password", { json });
 
   it("sets the password once (PBKDF2-SHA256, 100,000 iterations, per-user salt) and consumes the link", async () => {
@@ -358,11 +360,7 @@ describe("trust: the smaller holes", () => {
   });
 
   it("passwords are NFKC-normalized before hashing: the same password typed on two devices matches", async () => {
-    const { sent } = spyEmail();
-    const partner = await createPartner();
-    const body = provisionBody();
-    const org = await (await provision(partner.partner_key, body)).json<any>();
-    const token = linkIn((await until(async () => sent.find((m) => m.to === body.email))).raw)!;
+    const { org, token } = await ownerWithLink();
     const typed = "cafe\u0301 ｆｕｌｌｗｉｄｔｈ pass"; // decomposed é and full-width letters
     expect((await call("/api/v1/auth/set-password", { json: { token, password: typed } })).status).toBe(200);
     const user = await env.DB.prepare("SELECT password_hash FROM users WHERE id = ?").bind(org.userId).first<any>();
@@ -381,12 +379,9 @@ describe("PUBLIC_BASE_URL", () => {
   it("unset: no email goes out with a made-up link; the message is retried later and the row stays pending", async () => {
     const { sent } = spyEmail();
     const { id } = await orphanedOutboxRow();
-    const batch = createMessageBatch("org-key-authority-outbox", [{ id: uniq("msg"), timestamp: new Date(), attempts: 1, body: { outbox_id: id } }]);
-    const ctx = createExecutionContext();
     const errors: string[] = [];
     vi.spyOn(console, "error").mockImplementation((line: string) => void errors.push(line));
-    await worker.queue(batch, { ...env, PUBLIC_BASE_URL: "" }, ctx);
-    const result = await getQueueResult(batch, ctx);
+    const result = await deliver(id, 1, { PUBLIC_BASE_URL: "" });
     expect(result.retryBatch).toMatchObject({ retry: true });
     expect(sent).toHaveLength(0);
     expect((await env.DB.prepare("SELECT status FROM outbox WHERE id = ?").bind(id).first<any>()).status).toBe("pending");

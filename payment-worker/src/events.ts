@@ -48,9 +48,7 @@ async function ownedAccount(
   event: Stripe.Event,
   claims: { orgId?: string | null; customer: string | null; subscription: string | null },
 ): Promise<{ account: state.Account } | { outcome: Outcome }> {
-  const account =
-    (claims.orgId ? await state.accountOf(env.DB, claims.orgId) : null) ??
-    (claims.subscription ? await state.accountBySubscription(env.DB, claims.subscription) : null);
+  const account = await state.findAccount(env.DB, claims.orgId ?? null, claims.subscription);
   if (!account) return { outcome: acknowledged(event, "ignored", "no checkout recorded for this org or subscription", claims.orgId ?? undefined) };
   const customerDiffers = claims.customer !== null && claims.customer !== account.customer_id;
   const subscriptionDiffers = claims.subscription !== null && account.subscription_id !== null && claims.subscription !== account.subscription_id;
@@ -85,9 +83,11 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
   const answer = await callBilling("org_create", (b) => b.createOrg(event.id, body), env);
   if (answer.status !== 201) return finalRefusal(event, "org_create", answer, m.org_id);
   const orgId = answer.body.org_id as string;
-  await state.recordAccount(env.DB, { org_id: orgId, customer_id: customer, subscription_id: idOf(session.subscription), email: to });
   const paymentIntent = idOf(session.payment_intent);
-  if (paymentIntent) await state.recordPayments(env.DB, orgId, [paymentIntent]);
+  await env.DB.batch([
+    state.accountStatement(env.DB, { org_id: orgId, customer_id: customer, subscription_id: idOf(session.subscription), email: to }),
+    ...state.paymentStatements(env.DB, orgId, paymentIntent ? [paymentIntent] : []),
+  ]);
   if (answer.body.already_provisioned) return acknowledged(event, "already_provisioned", "org create replayed", orgId, "info");
   if (!to) {
     log({ level: "error", event_id: event.id, action: "key_email_skipped", org_id: orgId, detail: "the session has no customer email; force-rotate to issue keys" });
@@ -127,9 +127,15 @@ async function invoicePaid(event: Stripe.Event, env: PaymentEnv): Promise<Outcom
   const owned = await ownedAccount(env, event, { orgId: invoiceOrgId(invoice), customer: idOf(invoice.customer), subscription: invoiceSubscription(invoice) });
   if ("outcome" in owned) return owned.outcome;
   const { account } = owned;
-  await state.recordPayments(env.DB, account.org_id, invoicePaymentRefs(invoice));
-  if (account.cancelled_at !== null) return acknowledged(event, "ignored_cancelled", "the subscription was cancelled; a paid invoice does not restore it", account.org_id);
-  if (!(await state.takeOrderSlot(env.DB, account.org_id, orderOf(event)))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
+  // The payments are recorded either way (a later dispute may name them); the slot only for an uncancelled org.
+  const payments = state.paymentStatements(env.DB, account.org_id, invoicePaymentRefs(invoice));
+  if (account.cancelled_at !== null) {
+    if (payments.length) await env.DB.batch(payments);
+    return acknowledged(event, "ignored_cancelled", "the subscription was cancelled; a paid invoice does not restore it", account.org_id);
+  }
+  if (!(await state.takeOrderSlot(env.DB, payments, state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) {
+    return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
+  }
   const usage = await callBilling("usage_read", (b) => b.listUsage({}, account.org_id), env);
   if (usage.status !== 200) return finalRefusal(event, "usage_read", usage, account.org_id);
   if (usage.body.status !== "billing_suspended") return { action: "nothing_to_restore", status: 200, org_id: account.org_id, detail: usage.body.status };
@@ -152,8 +158,7 @@ async function subscriptionDeleted(event: Stripe.Event, env: PaymentEnv): Promis
   const sub = event.data.object as Stripe.Subscription;
   const owned = await ownedAccount(env, event, { orgId: sub.metadata?.org_id ?? null, customer: idOf(sub.customer), subscription: sub.id });
   if ("outcome" in owned) return owned.outcome;
-  await state.recordCancellation(env.DB, owned.account.org_id, event.created);
-  await state.takeOrderSlot(env.DB, owned.account.org_id, orderOf(event), true);
+  await state.takeOrderSlot(env.DB, [state.cancellationStatement(env.DB, owned.account.org_id, event.created)], state.orderSlotStatement(env.DB, owned.account.org_id, orderOf(event), true));
   return billingSuspend(event, env, owned.account.org_id);
 }
 
@@ -163,7 +168,7 @@ async function invoicePaymentFailed(event: Stripe.Event, env: PaymentEnv): Promi
   if (invoice.next_payment_attempt !== null) return { action: "dunning_continues", detail: `next attempt ${invoice.next_payment_attempt}` };
   const owned = await ownedAccount(env, event, { orgId: invoiceOrgId(invoice), customer: idOf(invoice.customer), subscription: invoiceSubscription(invoice) });
   if ("outcome" in owned) return owned.outcome;
-  if (!(await state.takeOrderSlot(env.DB, owned.account.org_id, orderOf(event)))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", owned.account.org_id);
+  if (!(await state.takeOrderSlot(env.DB, [], state.orderSlotStatement(env.DB, owned.account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", owned.account.org_id);
   return billingSuspend(event, env, owned.account.org_id);
 }
 
@@ -173,7 +178,7 @@ async function disputeCreated(event: Stripe.Event, env: PaymentEnv): Promise<Out
   const refs = [idOf(dispute.charge), idOf(dispute.payment_intent)].filter((r): r is string => !!r);
   const account = await state.accountByPayment(env.DB, refs);
   if (!account) return acknowledged(event, "ignored_unknown_charge", `no org recorded for ${refs.join(", ") || "this dispute"}`);
-  if (!(await state.takeOrderSlot(env.DB, account.org_id, orderOf(event)))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
+  if (!(await state.takeOrderSlot(env.DB, [], state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
   return billingSuspend(event, env, account.org_id);
 }
 

@@ -1,8 +1,6 @@
-// One JSON object per line, each with the request_id of the delivery it belongs to (and the Stripe event id).
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/** `req_` + 26 random Crockford characters: this worker's id for one webhook delivery or one cron run. */
-export const newRequestId = () => `req_${[...crypto.getRandomValues(new Uint8Array(26))].map((b) => CROCKFORD[b & 31]).join("")}`;
+// One JSON object per line, each with the request_id of the delivery it belongs to (and the Stripe event id). Ids
+// are the service's own kind (`req_` + ULID): one webhook delivery or one cron run each.
+export { newRequestId } from "../../src/lib/util/ids";
 
 /** The request id of each event being handled in this isolate, so handlers' log lines carry it. */
 const requestIds = new Map<string, string>();

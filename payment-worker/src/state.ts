@@ -1,4 +1,4 @@
-// The payment worker's D1 state. Statements and small queries only; events.ts decides.
+// The payment worker's D1 state. Statements and small queries only; events.ts decides and batches them.
 
 export const EVENT_RETENTION_DAYS = 35; // Stripe retries for 3 days; the issue asks for at least 30
 export const STALE_CLAIM_MS = 2 * 60_000; // a claim this old belonged to a run that died: take it over
@@ -41,10 +41,14 @@ export const finishEvent = (db: D1Database, eventId: string, outcome: string) =>
 export const releaseEvent = (db: D1Database, eventId: string) =>
   db.prepare(`DELETE FROM stripe_events WHERE event_id = ? AND status = 'processing'`).bind(eventId).run();
 
-export const accountOf = (db: D1Database, orgId: string) => db.prepare(`SELECT * FROM billing_accounts WHERE org_id = ?`).bind(orgId).first<Account>();
-
-export const accountBySubscription = (db: D1Database, subscriptionId: string) =>
-  db.prepare(`SELECT * FROM billing_accounts WHERE subscription_id = ?`).bind(subscriptionId).first<Account>();
+/** The account an event names, by its org_id metadata or else by its subscription, in one query. */
+export const findAccount = (db: D1Database, orgId: string | null, subscriptionId: string | null) =>
+  orgId || subscriptionId
+    ? db
+        .prepare(`SELECT * FROM billing_accounts WHERE org_id = ?1 OR subscription_id = ?2 ORDER BY org_id = ?1 DESC LIMIT 1`)
+        .bind(orgId, subscriptionId)
+        .first<Account>()
+    : Promise.resolve(null);
 
 export const accountByPayment = (db: D1Database, refs: string[]) =>
   refs.length
@@ -55,27 +59,25 @@ export const accountByPayment = (db: D1Database, refs: string[]) =>
     : Promise.resolve(null);
 
 /** Records who owns an org (first checkout wins: a later one for the same org changes nothing). */
-export const recordAccount = (db: D1Database, a: { org_id: string; customer_id: string; subscription_id: string | null; email: string | null }) =>
+export const accountStatement = (db: D1Database, a: { org_id: string; customer_id: string; subscription_id: string | null; email: string | null }) =>
   db
     .prepare(
       `INSERT INTO billing_accounts (org_id, customer_id, subscription_id, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (org_id) DO NOTHING`,
     )
-    .bind(a.org_id, a.customer_id, a.subscription_id, a.email, iso(), iso())
-    .run();
+    .bind(a.org_id, a.customer_id, a.subscription_id, a.email, iso(), iso());
 
-export const recordPayments = (db: D1Database, orgId: string, refs: string[]) =>
-  refs.length
-    ? db.batch(refs.map((ref) => db.prepare(`INSERT INTO billing_payments (payment_ref, org_id, created_at) VALUES (?, ?, ?) ON CONFLICT (payment_ref) DO NOTHING`).bind(ref, orgId, iso())))
-    : Promise.resolve([]);
+/** Records charges and payment intents as the org's (a dispute names only these). */
+export const paymentStatements = (db: D1Database, orgId: string, refs: string[]) =>
+  refs.map((ref) => db.prepare(`INSERT INTO billing_payments (payment_ref, org_id, created_at) VALUES (?, ?, ?) ON CONFLICT (payment_ref) DO NOTHING`).bind(ref, orgId, iso()));
 
 /**
  * Takes the org's "last applied" slot for this event if it sorts after the last one applied, by (created, rank,
  * event id); a redelivery of the event that holds the slot takes it again (its earlier run may have failed midway;
- * the service's idempotency makes the repeat safe). False: an older event, to acknowledge and ignore.
+ * the service's idempotency makes the repeat safe). It changed no row: an older event, to acknowledge and ignore.
  */
-export async function takeOrderSlot(db: D1Database, orgId: string, e: { created: number; rank: number; id: string }, cancels = false): Promise<boolean> {
-  const res = await db
+export function orderSlotStatement(db: D1Database, orgId: string, e: { created: number; rank: number; id: string }, cancels = false) {
+  return db
     .prepare(
       `UPDATE billing_accounts
           SET last_event_created = ?1, last_event_rank = ?2, last_event_id = ?3, updated_at = ?4,
@@ -83,14 +85,18 @@ export async function takeOrderSlot(db: D1Database, orgId: string, e: { created:
         WHERE org_id = ?5
           AND (last_event_id IS NULL OR last_event_id = ?3 OR (?1, ?2, ?3) > (last_event_created, last_event_rank, last_event_id))`,
     )
-    .bind(e.created, e.rank, e.id, iso(), orgId, cancels ? 1 : 0)
-    .run();
-  return res.meta.changes === 1;
+    .bind(e.created, e.rank, e.id, iso(), orgId, cancels ? 1 : 0);
+}
+
+/** Runs statements then the order slot in one batch; true when this event took the slot. */
+export async function takeOrderSlot(db: D1Database, before: D1PreparedStatement[], slot: D1PreparedStatement): Promise<boolean> {
+  const results = await db.batch([...before, slot]);
+  return results.at(-1)!.meta.changes === 1;
 }
 
 /** Cancellation is terminal: recorded whatever its order (it never un-happens). */
-export const recordCancellation = (db: D1Database, orgId: string, created: number) =>
-  db.prepare(`UPDATE billing_accounts SET cancelled_at = COALESCE(cancelled_at, ?), updated_at = ? WHERE org_id = ?`).bind(created, iso(), orgId).run();
+export const cancellationStatement = (db: D1Database, orgId: string, created: number) =>
+  db.prepare(`UPDATE billing_accounts SET cancelled_at = COALESCE(cancelled_at, ?), updated_at = ? WHERE org_id = ?`).bind(created, iso(), orgId);
 
 export const deleteOldEvents = (db: D1Database, now = Date.now()) =>
   db.prepare(`DELETE FROM stripe_events WHERE status = 'done' AND updated_at < ?`).bind(iso(now - EVENT_RETENTION_DAYS * 86_400_000)).run();

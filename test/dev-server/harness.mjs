@@ -1,5 +1,4 @@
 // Shared by the wrangler-dev checks: ok/FAIL lines with a closing "N passed, N failed" line, and a free port.
-import { createServer } from "node:net";
 
 let passed = 0;
 let failed = 0;
@@ -16,10 +15,4 @@ export function finish() {
   process.exit(failed ? 1 : 0);
 }
 
-export const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+export { freePort } from "../../scripts/local.mjs";

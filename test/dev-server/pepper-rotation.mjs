@@ -10,11 +10,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { wranglerEnv } from "../../scripts/local.mjs";
 import { check, finish, freePort } from "./harness.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "pepper-rotation-"));
 const state = join(dir, "state");
-const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
+const env = wranglerEnv;
 const PEPPER_A = "pepper-a-0123456789abcdef0123456789";
 const PEPPER_B = "pepper-b-fedcba9876543210fedcba9876";
 const MASTER = "dev-server-test-master-key-org-create";

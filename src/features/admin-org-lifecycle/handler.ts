@@ -2,7 +2,7 @@ import type { Handler } from "hono";
 import { auditStatement } from "../../lib/data/audit";
 import { type AppContext, type AppEnv, envelope } from "../../lib/http/context";
 import { ApiError } from "../../lib/http/errors";
-import { answer, runIdempotentBatch, type SqlExpression, type SqlResult } from "../../lib/data/idempotency";
+import { answer, runIdempotentBatch, type SqlExpression, type SqlResult, sqlErrorBody, sqlText } from "../../lib/data/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys/keys";
 import type { OrgStatus } from "../../lib/keys/org-keys";
 import { decodeCursor, encodeCursor } from "../../lib/http/paging";
@@ -10,7 +10,7 @@ import { isoNow } from "../../lib/util/time";
 import { usagePeriod } from "../../lib/util/usage-period";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING, TIER_LIMITS, type Tier } from "../orgs/model";
-import { insertOrgKey } from "../orgs/queries";
+import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import type { Transition } from "./transitions";
 
 const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
@@ -23,9 +23,6 @@ const validationError = (field: string, message: string) =>
 
 const inList = (states: OrgStatus[]) => states.map((s) => `'${s}'`).join(", ");
 
-/** A constant message as a SQL string literal (messages are ours, never the caller's). */
-const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
 /**
  * The stored result of a transition, decided in SQL at the end of its batch: 200 when this request changed the org
  * or the org was already where the action leads (a no-op), 404 when there is no such org, 409 otherwise. The
@@ -37,8 +34,8 @@ function transitionResult(t: Transition, orgId: string, requestId: string, succe
     select: `SELECT status,
         CASE status
           WHEN 200 THEN ${success.sql}
-          WHEN 404 THEN json_object('error', 'NOT_FOUND', 'message', 'No organization ' || ? || '.')
-          ELSE json_object('error', 'ORG_STATE_CONFLICT', 'message', 'The organization is ' || org_status || ${sqlText(conflict)})
+          WHEN 404 THEN ${sqlErrorBody("NOT_FOUND", "'No organization ' || ? || '.'")}
+          ELSE ${sqlErrorBody("ORG_STATE_CONFLICT", `'The organization is ' || org_status || ${sqlText(conflict)}`)}
         END AS body
       FROM (SELECT CASE WHEN o.org_id IS NULL THEN 404
                         WHEN o.last_request_id = ?${t.noop.length ? ` OR o.status IN (${inList(t.noop)})` : ""} THEN 200
@@ -66,7 +63,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     const now = isoNow();
     const requestId = c.get("requestId");
     const keys = t.mintKeys ? { client: mintKey("ck_live"), server: mintKey("sk_live") } : null;
-    const changedByUs = { sql: "EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND last_request_id = ?)", binds: [orgId, requestId] };
+    const changedByUs = orgChangedBy(orgId, requestId);
 
     const statements: D1PreparedStatement[] = [
       db

@@ -2,7 +2,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import { auditStatement } from "../../lib/data/audit";
 import { type AppEnv, envelope } from "../../lib/http/context";
 import { ulid } from "../../lib/util/ids";
-import { answer, fingerprint, runIdempotentBatch, type SqlExpression, type SqlResult } from "../../lib/data/idempotency";
+import { answer, fingerprint, runIdempotentBatch, type SqlExpression, type SqlResult, sqlErrorBody, sqlText } from "../../lib/data/idempotency";
 import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys/keys";
 import { forgetPartner } from "../../lib/auth/partner-auth";
 import { retireKeys } from "../../lib/keys/rotation";
@@ -49,8 +49,8 @@ const partnerResult = (partnerId: string, success: SqlExpression, activeRequired
   select: `SELECT status,
       CASE status
         WHEN 200 THEN ${success.sql}
-        WHEN 404 THEN json_object('error', 'NOT_FOUND', 'message', 'No such partner.')
-        ELSE json_object('error', 'PARTNER_INACTIVE', 'message', 'The partner is deactivated; it gets no new key.')
+        WHEN 404 THEN ${sqlErrorBody("NOT_FOUND", sqlText("No such partner."))}
+        ELSE ${sqlErrorBody("PARTNER_INACTIVE", sqlText("The partner is deactivated; it gets no new key."))}
       END AS body
     FROM (SELECT CASE WHEN p.partner_id IS NULL THEN 404 WHEN ${activeRequired ? "p.active = 0" : "0"} THEN 409 ELSE 200 END AS status,
                  p.partner_id, p.updated_at

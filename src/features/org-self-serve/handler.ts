@@ -6,9 +6,9 @@ import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys/keys";
 import { isoNow } from "../../lib/util/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
-import { insertOrgKey } from "../orgs/queries";
+import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import { retireKeys, keyStatus } from "../../lib/keys/rotation";
-import { listOrgKeys, markedBy, markIfCallerLive, revokeKeysOfType } from "./queries";
+import { listOrgKeys, markIfCallerLive, revokeKeysOfType } from "./queries";
 import type { auditLogRoute, listKeysRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
 type OrgKeyType = "ck_live" | "sk_live";
@@ -24,7 +24,7 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
   const now = isoNow(nowMs);
   const requestId = c.get("requestId");
   const key = mintKey(keyType);
-  const mine = markedBy(me.org_id, requestId);
+  const mine = orgChangedBy(me.org_id, requestId);
   // Of concurrent rotations of the server key with one key exactly one mints: the others find their key revoked.
   const [, , , minted] = await db.batch([
     markIfCallerLive(db, me.org_id, me.key_id, requestId),
@@ -52,7 +52,7 @@ export const revokeOwnKey: RouteHandler<typeof revokeOwnKeyRoute, AppEnv> = asyn
   const db = c.env.DB;
   const now = isoNow();
   const requestId = c.get("requestId");
-  const mine = markedBy(me.org_id, requestId);
+  const mine = orgChangedBy(me.org_id, requestId);
   const [marked, revoked] = await db.batch<{ prefix: string }>([
     markIfCallerLive(db, me.org_id, me.key_id, requestId),
     revokeKeysOfType(db, me.org_id, keyType, now, mine),

@@ -16,10 +16,6 @@ export const markIfCallerLive = (db: D1Database, orgId: string, callerKeyId: num
     )
     .bind(requestId, orgId, callerKeyId);
 
-export const markedBy = (orgId: string, requestId: string): SqlExpression => ({
-  sql: "EXISTS (SELECT 1 FROM organizations WHERE org_id = ? AND last_request_id = ?)",
-  binds: [orgId, requestId],
-});
 
 /** Revokes the org's live keys of one type (a key in a rotation window too: revoking takes no window); returns their prefixes. */
 export const revokeKeysOfType = (db: D1Database, orgId: string, keyType: Exclude<KeyType, "kvqp">, now: string, where: SqlExpression) =>

@@ -8,7 +8,7 @@
 // refusal such as 404 or 409 — and a replay returns it whatever happened to the target since.
 import { type AppContext, envelope } from "../http/context";
 import { uniqueViolation } from "./d1";
-import { ApiError } from "../http/errors";
+import { ApiError, type ErrorCode } from "../http/errors";
 import { sha256Hex } from "../keys/keys";
 import { isoNow } from "../util/time";
 
@@ -52,6 +52,15 @@ export interface SqlResult {
   select: string;
   binds: unknown[];
 }
+
+/**
+ * An error body as SQL (for SqlResult selects): `{error, message}` like errorResponse builds; the envelope is added
+ * when it is answered. `messageSql` is a SQL expression: a quoted constant, or one that concatenates columns.
+ */
+export const sqlErrorBody = (code: ErrorCode, messageSql: string) => `json_object('error', '${code}', 'message', ${messageSql})`;
+
+/** A constant message as a SQL string literal (messages are ours, never the caller's). */
+export const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export interface Idempotency {
   endpoint: string;
