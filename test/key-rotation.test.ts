@@ -3,7 +3,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { verifyKey, VERIFY_CACHE_TTL_MS } from "../src/verify/verify-key";
-import { act, asOrg, call, createPartner, makeOrg, MASTER, PARTNER_ORGS, partnerGet, provision, provisionBody, uniq } from "./helpers";
+import { act, asOrg, call, createPartner, dumpDatabase, makeOrg, MASTER, PARTNER_ORGS, partnerGet, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -29,8 +29,13 @@ describe("rotation with overlap: both keys work inside the window, the old one f
     expect((await asOrg(sk.new_api_key, "/v1/admin/keys")).status).toBe(200);
     expect(await verify(org.api_key)).toMatchObject({ valid: true });
     expect(await verify(ck.new_api_key)).toMatchObject({ valid: true });
+    // Neither the new keys nor the ones in their window are stored in plaintext anywhere.
+    const dump = await dumpDatabase();
+    for (const key of [org.server_api_key, org.api_key, sk.new_api_key, ck.new_api_key]) expect(dump).not.toContain(key);
     later(3601_000);
-    expect((await asOrg(org.server_api_key, "/v1/admin/keys")).status).toBe(401);
+    const expired = await asOrg(org.server_api_key, "/v1/admin/keys");
+    expect(expired.status).toBe(401);
+    expect(await expired.json<any>()).toMatchObject({ error: "UNAUTHORIZED", message: "Missing or invalid credentials." }); // exactly as a revoked key
     expect((await asOrg(sk.new_api_key, "/v1/admin/keys")).status).toBe(200);
     expect(await verify(org.api_key)).toEqual({ valid: false, code: "revoked" });
     expect(await verify(ck.new_api_key)).toMatchObject({ valid: true });
@@ -42,6 +47,7 @@ describe("rotation with overlap: both keys work inside the window, the old one f
     const res = await partnerRotate(partner.partner_key, p.organizationIdentifier, { expire_previous_in_seconds: 600 });
     expect(res.status).toBe(200);
     const rotated = await res.json<any>();
+    expect(await dumpDatabase()).not.toMatch(PLAINTEXT_KEY_PATTERN);
     expect((await asOrg(p.serverKey, "/v1/admin/keys")).status).toBe(200);
     expect(await verify(p.clientKey)).toMatchObject({ valid: true });
     expect(await verify(rotated.clientKey)).toMatchObject({ valid: true });
@@ -89,7 +95,9 @@ describe("rotation with overlap: both keys work inside the window, the old one f
     }
     const partner = await createPartner();
     const p = await (await provision(partner.partner_key, provisionBody())).json<any>();
-    expect((await partnerRotate(partner.partner_key, p.organizationIdentifier, { expire_previous_in_seconds: 604_801 })).status).toBe(400);
+    const partnerBad = await partnerRotate(partner.partner_key, p.organizationIdentifier, { expire_previous_in_seconds: 604_801 });
+    expect(partnerBad.status).toBe(400);
+    expect(await partnerBad.json<any>()).toMatchObject({ error: "VALIDATION_FAILED", details: [{ location: "body", field: "expire_previous_in_seconds" }] });
     expect((await selfRotate(org.server_api_key, { expire_previous_in_seconds: 604_800 })).status).toBe(200);
   });
 });

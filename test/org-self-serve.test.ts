@@ -183,6 +183,7 @@ describe("key roles: only the server key administers the org", () => {
     expect(await countRows("api_keys", "org_id = ? AND key_type = 'ck_live' AND revoked_at IS NULL", org.org_id)).toBe(0);
     const again = await call("/v1/admin/key/revoke", { headers: { "x-api-key": org.server_api_key }, json: { key_type: "ck_live" } });
     expect(again.status).toBe(404);
+    expect(await again.json<any>()).toMatchObject({ error: "NOT_FOUND", message: "The organization has no live ck_live key.", request_id: expect.stringMatching(/^req_/) });
     // A new client key is one rotation away.
     const rotated = await call("/v1/admin/key/rotate", { headers: { "x-api-key": org.server_api_key }, json: { key_type: "ck_live" } });
     expect(rotated.status).toBe(200);
@@ -205,6 +206,7 @@ describe("key roles: only the server key administers the org", () => {
     expect((await bad.json<any>()).details[0]).toMatchObject({ location: "body", field: "key_type" });
     const text = await call("/v1/admin/key/revoke", { method: "POST", headers: { "x-api-key": org.server_api_key, "content-type": "text/plain" }, body: "ck_live" });
     expect(text.status).toBe(415);
+    expect((await text.json<any>()).error).toBe("UNSUPPORTED_MEDIA_TYPE");
     expect(await liveKeys(org.org_id)).toBe(2);
   });
 });

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import config from "../wrangler.toml?raw";
-import { deliver, eventFor, keysIn, liveKeyHashes, org, sign, spyEmail, stripeIdsOf, uniq } from "./helpers";
+import { deliver, deliverWithEnv, eventFor, keysIn, liveKeyHashes, org, sign, spyEmail, stripeIdsOf, uniq } from "./helpers";
 import { exports } from "cloudflare:workers";
 
 afterEach(() => vi.restoreAllMocks());
@@ -166,9 +166,66 @@ describe("redelivery", () => {
 });
 
 describe("least privilege", () => {
+  it("its own database holds no plaintext key, though it emailed several", async () => {
+    const sent = spyEmail();
+    const orgId = newOrgId();
+    await deliver(eventFor("checkout.session.completed", orgId, at(T0)));
+    await deliver(eventFor("invoice.payment_failed", orgId, at(T0 + 100)));
+    await deliver(eventFor("invoice.paid", orgId, at(T0 + 200)));
+    expect(sent).toHaveLength(2);
+    const { results: tables } = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all<{ name: string }>();
+    let dump = "";
+    for (const { name } of tables) dump += JSON.stringify((await env.DB.prepare(`SELECT * FROM "${name}"`).all()).results);
+    expect(dump).toContain(orgId);
+    expect(dump).not.toMatch(/(ck_live_|sk_live_|kvqp_)[0-9A-HJKMNP-TV-Z]{26}/);
+  });
+
   it("the payment worker's config holds no master key; its only secret is the webhook secret", () => {
     expect(config).not.toMatch(/MASTER_ADMIN_KEY/);
     expect(config).toMatch(/entrypoint = "BillingService"/);
     expect(Object.keys(env).filter((k) => k.startsWith("MASTER_ADMIN_KEY"))).toEqual([]);
+  });
+});
+
+describe("D1 round trips of the payment worker's own database, per delivery", () => {
+  /** env.DB wrapped to count round trips (each batch, first, run, all is one). */
+  function counted() {
+    const counter = { n: 0 };
+    const wrap = (s: D1PreparedStatement): D1PreparedStatement =>
+      new Proxy(s, {
+        get(t, p) {
+          if (p === "bind") return (...a: unknown[]) => wrap(t.bind(...a));
+          if (p === "first" || p === "run" || p === "all" || p === "raw") return (...a: unknown[]) => (counter.n++, (t[p] as (...x: unknown[]) => unknown)(...a));
+          const v = Reflect.get(t, p);
+          return typeof v === "function" ? v.bind(t) : v;
+        },
+      });
+    const db = new Proxy(env.DB, {
+      get(t, p) {
+        if (p === "prepare") return (sql: string) => wrap(t.prepare(sql));
+        if (p === "batch") return (stmts: D1PreparedStatement[]) => (counter.n++, t.batch(stmts));
+        const v = Reflect.get(t, p);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    return { db, counter };
+  }
+
+  it("checkout 3, a restoring invoice.paid 4, a cancellation 4, a dispute 4, a duplicate 2", async () => {
+    spyEmail();
+    const orgId = newOrgId();
+    const measure = async (event: unknown) => {
+      const { db, counter } = counted();
+      const res = await deliverWithEnv({ DB: db }, event);
+      expect(res.status).toBe(200);
+      return counter.n;
+    };
+    const checkout = eventFor("checkout.session.completed", orgId, at(T0));
+    expect(await measure(checkout)).toBe(3); // claim, account + payments, finish
+    expect(await measure(eventFor("invoice.payment_failed", orgId, at(T0 + 100)))).toBe(4); // claim, account, slot, finish
+    expect(await measure(eventFor("invoice.paid", orgId, at(T0 + 200)))).toBe(4); // claim, account, payments + slot, finish
+    expect(await measure(eventFor("charge.dispute.created", orgId, at(T0 + 300)))).toBe(4); // claim, account by charge, slot, finish
+    expect(await measure(eventFor("customer.subscription.deleted", orgId, at(T0 + 400)))).toBe(4); // claim, account, cancel + slot, finish
+    expect(await measure(checkout)).toBe(2); // claim, its status: a duplicate
   });
 });
