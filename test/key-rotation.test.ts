@@ -2,7 +2,7 @@
 // every isolate's cache within the refresh bound.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { verifyKey, VERIFY_CACHE_TTL_MS } from "../src/verify/verify-key";
+import { DEFAULT_REFRESH_MS, forgetOrg, REFRESH_GRACE_MS, verifyKey } from "../src/verify/verify-key";
 import { act, asOrg, call, createPartner, dumpDatabase, makeOrg, MASTER, PARTNER_ORGS, partnerGet, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
@@ -180,24 +180,50 @@ describe("GET /v1/admin/keys: the inventory", () => {
   });
 });
 
-describe("revocation reaches every isolate within the refresh bound", () => {
-  it("a cached verdict older than the refresh interval is served once while it is refreshed; then the revoke shows", async () => {
+describe("revocation has a hard bound: VERIFY_REFRESH_SECONDS + 1 s", () => {
+  const revokeElsewhere = (orgId: string) =>
+    env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE org_id = ?").bind(new Date().toISOString(), orgId).run();
+
+  it("inside the grace a stale verdict is served once while it refreshes; then the revoke shows", async () => {
     const org = await makeOrg();
+    const loadedAt = Date.now();
     expect((await verify(org.api_key)).valid).toBe(true);
-    // Revoked in another isolate: this one's cache still says valid.
-    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE org_id = ?").bind(new Date().toISOString(), org.org_id).run();
+    await revokeElsewhere(org.org_id); // in another isolate: this one's cache still says valid
     expect((await verify(org.api_key)).valid).toBe(true); // fresh: 0 D1 round trips, the hot path
-    later(6_000);
-    expect((await verify(org.api_key)).valid).toBe(true); // stale: served, refreshed in the background
+    vi.spyOn(Date, "now").mockReturnValue(loadedAt + DEFAULT_REFRESH_MS + REFRESH_GRACE_MS / 2);
+    expect(await verify(org.api_key), "stale within grace").toMatchObject({ valid: true }); // stale but within the grace: served, refreshed meanwhile
     expect(await verify(org.api_key)).toEqual({ valid: false, code: "revoked" });
   });
 
-  it(`a verdict older than ${VERIFY_CACHE_TTL_MS / 1000} s is never served`, async () => {
+  it("past refresh + grace a verdict is never served: the request waits for the reload", async () => {
     const org = await makeOrg();
     expect((await verify(org.api_key)).valid).toBe(true);
-    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE org_id = ?").bind(new Date().toISOString(), org.org_id).run();
-    later(VERIFY_CACHE_TTL_MS + 1);
+    await revokeElsewhere(org.org_id);
+    later(DEFAULT_REFRESH_MS + REFRESH_GRACE_MS);
     expect(await verify(org.api_key)).toEqual({ valid: false, code: "revoked" });
+  });
+
+  it("a load that started before a revocation in this isolate never stores its older verdict", async () => {
+    const org = await makeOrg();
+    // A cold load whose read returns just before a revocation commits here (and its handler calls forgetOrg).
+    const racing = new Proxy(env.DB, {
+      get: (db, prop) =>
+        prop === "prepare"
+          ? (sql: string) => {
+              const statement = db.prepare(sql);
+              return { bind: (...values: unknown[]) => ({ first: async () => {
+                const row = await statement.bind(...values).first();
+                await revokeElsewhere(org.org_id);
+                forgetOrg(org.org_id);
+                return row;
+              } }) };
+            }
+          : Reflect.get(db, prop).bind?.(db) ?? Reflect.get(db, prop),
+    });
+    const ctx = createExecutionContext();
+    expect((await verifyKey({ ...env, DB: racing } as never, ctx, org.api_key)).valid).toBe(true); // it raced the change: answered…
+    await waitOnExecutionContext(ctx);
+    expect(await verify(org.api_key)).toEqual({ valid: false, code: "revoked" }); // …but never kept
   });
 });
 

@@ -2,20 +2,46 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import { auditRevokedKeysStatement, auditStatement } from "../../lib/data/audit";
 import { type AppEnv, envelope } from "../../lib/http/context";
 import { ApiError, unauthorized } from "../../lib/http/errors";
-import { currentPepper, KEY_TYPES, mintKey } from "../../lib/keys/keys";
+import { currentPepper, KEY_TYPES, type KeyType, mintKey } from "../../lib/keys/keys";
+import { answer, fingerprint, runIdempotentBatch, runWithOutcome, storedReplay } from "../../lib/data/idempotency";
+import type { RetiredKeyReplay } from "../../lib/auth/org-key-auth";
 import { isoNow } from "../../lib/util/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
 import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import { retireKeys, keyStatus } from "../../lib/keys/rotation";
-import { listOrgKeys, markIfCallerLive, revokeKeysOfType } from "./queries";
+import { callerOutcome, listOrgKeys, markIfCallerControls, revokeKeysOfType } from "./queries";
 import type { auditLogRoute, listKeysRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
 type OrgKeyType = "ck_live" | "sk_live";
 
+/** Self-serve rotations are idempotent per calling key: the same Idempotency-Key from another key is another request. */
+const rotateEndpoint = (keyId: number) => `POST /v1/admin/key/rotate key=${keyId}`;
+const rotateFingerprint = (callerType: KeyType, body: { key_type?: unknown; expire_previous_in_seconds?: unknown }) =>
+  fingerprint({ key_type: body.key_type ?? callerType, expire_previous_in_seconds: body.expire_previous_in_seconds ?? 0 });
+
+/**
+ * A rotation retried with its Idempotency-Key after its response was lost finds its key retired by that rotation
+ * (revoked, or in its window): it still gets the stored first answer (prefixes only), not a 401 or a 403.
+ */
+export const replayOwnRotation: RetiredKeyReplay = async (c, key) => {
+  const idempotencyKey = c.req.header("idempotency-key");
+  if (!idempotencyKey || idempotencyKey.length > 256) return null;
+  let body: unknown;
+  try {
+    const text = await c.req.text();
+    body = text.trim() ? JSON.parse(text) : {};
+  } catch {
+    return null;
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) return null;
+  return storedReplay(c, { endpoint: rotateEndpoint(key.key_id), key: idempotencyKey, fingerprint: await rotateFingerprint(key.key_type, body) }, envelope(c));
+};
+
 export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = async (c) => {
   const me = c.get("org");
-  const body = c.req.valid("json");
+  const body = c.req.valid("json") ?? {};
+  const idempotencyKey = c.req.valid("header")["Idempotency-Key"];
   const keyType: OrgKeyType = body.key_type ?? (me.key_type as OrgKeyType);
   const window = body.expire_previous_in_seconds ?? 0;
   const pepper = await currentPepper(c.env);
@@ -25,9 +51,9 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
   const requestId = c.get("requestId");
   const key = mintKey(keyType);
   const mine = orgChangedBy(me.org_id, requestId);
-  // Of concurrent rotations of the server key with one key exactly one mints: the others find their key revoked.
-  const [, , , minted] = await db.batch([
-    markIfCallerLive(db, me.org_id, me.key_id, requestId),
+  const statements = [
+    // Of concurrent rotations with one key exactly one mints: the others find their key retired.
+    markIfCallerControls(db, me.org_id, me.key_id, requestId),
     ...retireKeys(db, { org_id: me.org_id, key_type: keyType }, nowMs, window, mine),
     insertOrgKey(db, me.org_id, key, await pepper.hash(key.plaintext), pepper.id, now, mine),
     auditStatement(
@@ -37,13 +63,15 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
       mine,
     ),
     auditRevokedKeysStatement(db, { actor: `org:${me.org_id}`, org_id: me.org_id, request_id: requestId, detail: "rotated" }, keyType, now, mine),
-  ]);
+  ];
+  const stored = { rotated: true as const, org_id: me.org_id, key_type: keyType, prefix: key.prefix, rotated_at: now };
+  const result = callerOutcome(mine, me.key_id, { sql: "json(?)", binds: [JSON.stringify(stored)] });
+  const outcome = idempotencyKey
+    ? await runIdempotentBatch(c, statements, { endpoint: rotateEndpoint(me.key_id), key: idempotencyKey, fingerprint: await rotateFingerprint(me.key_type, body), result, minted: [key.plaintext] }, envelope(c))
+    : await runWithOutcome(db, statements, result);
+  if (outcome.replay) return outcome.replay as never;
   forgetOrg(me.org_id);
-  if (minted.meta.changes !== 1) throw unauthorized(); // the calling key was revoked concurrently
-  return c.json(
-    { rotated: true as const, org_id: me.org_id, key_type: keyType, new_api_key: key.plaintext, prefix: key.prefix, rotated_at: now, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) },
-    200,
-  );
+  return answer(c, outcome.stored!, { new_api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }) as never;
 };
 
 export const revokeOwnKey: RouteHandler<typeof revokeOwnKeyRoute, AppEnv> = async (c) => {
@@ -54,7 +82,7 @@ export const revokeOwnKey: RouteHandler<typeof revokeOwnKeyRoute, AppEnv> = asyn
   const requestId = c.get("requestId");
   const mine = orgChangedBy(me.org_id, requestId);
   const [marked, revoked] = await db.batch<{ prefix: string }>([
-    markIfCallerLive(db, me.org_id, me.key_id, requestId),
+    markIfCallerControls(db, me.org_id, me.key_id, requestId),
     revokeKeysOfType(db, me.org_id, keyType, now, mine),
     auditRevokedKeysStatement(db, { actor: `org:${me.org_id}`, org_id: me.org_id, request_id: requestId }, keyType, now, mine),
   ]);

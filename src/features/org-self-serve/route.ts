@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AUDIT_EVENT_TYPES } from "../../lib/data/audit";
-import { Envelope, errorResponses } from "../../lib/http/openapi";
+import { Envelope, errorResponses, optionalIdempotencyKeyHeader } from "../../lib/http/openapi";
 import { optionalJsonBody } from "../../lib/http/json-body";
-import { requireOrgKey, requireServerKey } from "../../lib/auth/org-key-auth";
+import { requireControllingKey, requireOrgKey, requireOrgKeyOrReplay, requireServerKey } from "../../lib/auth/org-key-auth";
+import { replayOwnRotation } from "./handler";
 import { limitParam } from "../../lib/http/paging";
 import { ExpirePreviousInSeconds } from "../../lib/keys/rotation";
 
@@ -36,8 +37,13 @@ export const rotateOwnKeyRoute = createRoute({
     "Needs the server key. Without a body, rotates the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
     "rotates the client key (for a client key that leaked out of a web page, or to restore one after a revoke). " +
     "`expire_previous_in_seconds` keeps the replaced key working that long, so clients can move over without downtime.",
-  middleware: [requireOrgKey, requireServerKey, ...optionalJsonBody] as const,
-  request: { body: rotateBody },
+  middleware: [requireOrgKeyOrReplay(replayOwnRotation), requireServerKey, requireControllingKey(replayOwnRotation), ...optionalJsonBody] as const,
+  request: {
+    headers: optionalIdempotencyKeyHeader(
+      "Optional. Scoped to the calling key. A retry with the same key and body gets the first answer (prefix only, `Idempotent-Replayed: true`), even after that rotation retired the calling key.",
+    ),
+    body: rotateBody,
+  },
   responses: {
     200: {
       description: "Rotated.",
@@ -47,10 +53,10 @@ export const rotateOwnKeyRoute = createRoute({
             rotated: z.literal(true),
             org_id: z.string(),
             key_type: z.enum(KEY_TYPES_OF_ORG),
-            new_api_key: z.string(),
+            new_api_key: z.string().optional().openapi({ description: "The new key: in the first response only (a replay has the prefix alone)." }),
             prefix: z.string(),
             rotated_at: z.string(),
-            warning: z.string(),
+            warning: z.string().optional(),
             ...Envelope,
           }),
         },
@@ -69,7 +75,7 @@ export const revokeOwnKeyRoute = createRoute({
   description:
     "Needs the server key. Without a body, revokes the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
     "revokes the client key (rotate with the same body to get a new one).",
-  middleware: [requireOrgKey, requireServerKey, ...optionalJsonBody] as const,
+  middleware: [requireOrgKey, requireServerKey, requireControllingKey(), ...optionalJsonBody] as const,
   request: { body: keyTypeBody },
   responses: {
     200: {

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBody, optionalJsonBody } from "../../lib/http/json-body";
 import { optionalRotationBody } from "../../lib/keys/rotation";
-import { errorResponses } from "../../lib/http/openapi";
+import { errorResponses, optionalIdempotencyKeyHeader } from "../../lib/http/openapi";
 import { cursorParam, limitParam } from "../../lib/http/paging";
 import { requirePartnerKey } from "../../lib/auth/partner-auth";
 import { CONTROL_CHARS } from "../orgs/model";
@@ -31,17 +31,7 @@ export const PartnerOrganization = z
   })
   .openapi("PartnerOrganization");
 
-const OptionalIdempotencyKey = z.object({
-  "Idempotency-Key": z
-    .string()
-    .min(1, "The Idempotency-Key header must not be empty.")
-    .max(256, "The Idempotency-Key header must be at most 256 characters.")
-    .optional()
-    .openapi({
-      param: { name: "Idempotency-Key", in: "header", required: false },
-      description: "Optional. Scoped to your partner key: a replay returns the same organization with keys null.",
-    }),
-});
+const OptionalIdempotencyKey = optionalIdempotencyKeyHeader("Optional. Scoped to your partner key: a replay returns the same organization with keys null.");
 
 export const ProvisionBody = z
   .object({

@@ -11,7 +11,7 @@ import { parseKey } from "../keys/keys";
 import { LruMap } from "../util/lru";
 import { keyRowFailure } from "../keys/rotation";
 import { reportKeyUse } from "../../verify/usage";
-import { clientIp, enforceKeyRateLimit, rateLimitSubject } from "../http/rate-limit";
+import { clientIp, enforceKeyRateLimit, partnerKeyBucket } from "../http/rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;
 const MAX_CACHE_ENTRIES = 10_000;
@@ -44,7 +44,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     const cached = cache.get(hashes.current);
     const accept = async (principal: PartnerPrincipal) => {
       reportKeyUse(c.env.USAGE_QUEUE, c.executionCtx, principal.key_id);
-      await enforceKeyRateLimit(c, rateLimitSubject(principal.key_id), { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
+      await enforceKeyRateLimit(c, partnerKeyBucket(principal.partner_id), { actor: `partner:${principal.partner_id}`, key_prefix: principal.key_prefix });
       c.set("partner", principal);
       return next();
     };

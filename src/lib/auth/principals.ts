@@ -10,12 +10,14 @@ export interface OrgPrincipal {
   /** ck_live_/sk_live_ + 8 characters. */
   key_prefix: string;
   key_hash: string;
+  /** The key was replaced by a rotation with a window: it may still be used until then, but controls nothing. */
+  retiring: boolean;
 }
 
 /** A partner key that authenticated; set by requirePartnerKey. */
 export interface PartnerPrincipal {
   partner_id: string;
-  /** The key's row id: its rate-limit bucket. */
+  /** The key's row id. */
   key_id: number;
   /** kvqp_ + 8 characters, for audit rows. */
   key_prefix: string;

@@ -134,14 +134,29 @@ export async function runIdempotentBatch(
   };
 }
 
-async function replay(c: AppContext, idem: Idempotency, replayExtras: Record<string, unknown>): Promise<Response> {
+/** A batch with no idempotency row whose answer is still decided in SQL at its end (as a SqlResult). */
+export async function runWithOutcome(db: D1Database, statements: D1PreparedStatement[], result: SqlResult): Promise<BatchOutcome> {
+  const results = await db.batch([...statements, db.prepare(result.select).bind(...result.binds)]);
+  const row = results.at(-1)!.results[0] as { status: number; body: string };
+  return { results: results.slice(0, -1), stored: { status: row.status, body: JSON.parse(row.body) as Record<string, unknown> } };
+}
+
+async function replay(c: AppContext, idem: Pick<Idempotency, "endpoint" | "key" | "fingerprint">, replayExtras: Record<string, unknown>): Promise<Response> {
+  const found = await storedReplay(c, idem, replayExtras);
+  // Only if the row expired and was swept between our two round trips.
+  if (!found) throw new ApiError(409, "IDEMPOTENCY_KEY_IN_USE", "This Idempotency-Key is being processed; retry.");
+  return found;
+}
+
+/**
+ * The replay of a stored result for (endpoint, key), or null when there is none: 422 when the request differs
+ * from the one stored. One read.
+ */
+export async function storedReplay(c: AppContext, idem: Pick<Idempotency, "endpoint" | "key" | "fingerprint">, replayExtras: Record<string, unknown> = {}): Promise<Response | null> {
   const row = await c.env.DB.prepare(`SELECT fingerprint, status_code, response FROM idempotency_keys WHERE endpoint = ? AND idempotency_key = ?`)
     .bind(idem.endpoint, idem.key)
     .first<{ fingerprint: string; status_code: number; response: string }>();
-  if (!row) {
-    // Only if the row expired and was swept between our two round trips.
-    throw new ApiError(409, "IDEMPOTENCY_KEY_IN_USE", "This Idempotency-Key is being processed; retry.");
-  }
+  if (!row) return null;
   if (row.fingerprint !== idem.fingerprint) {
     throw new ApiError(422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used with a different request or target.");
   }

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "EXTERNAL_ID_TAKEN"
   | "UNAUTHORIZED"
   | "KEY_TYPE_NOT_ALLOWED"
+  | "KEY_RETIRING"
   | "NOT_FOUND"
   | "ORG_EXISTS"
   | "EMAIL_TAKEN"

@@ -23,7 +23,7 @@ export const ErrorSchema = z
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: "INVALID_JSON (body is not JSON) or VALIDATION_FAILED (bad or missing header)",
   401: "UNAUTHORIZED: missing or invalid credentials (one uniform body)",
-  403: "KEY_TYPE_NOT_ALLOWED: a valid client key (ck_live_) on a route that needs the server key (sk_live_)",
+  403: "KEY_TYPE_NOT_ALLOWED: a valid client key (ck_live_) on a route that needs the server key (sk_live_); KEY_RETIRING: a key in its overlap window on a route that rotates or revokes keys",
   404: "NOT_FOUND",
   409: "Conflict",
   413: "PAYLOAD_TOO_LARGE: body over 64 KiB",
@@ -54,6 +54,17 @@ export const IdempotencyKeyHeader = z.object({
       example: "evt_1QxYzAbCdEfGhIjK",
     }),
 });
+
+/** An optional Idempotency-Key header (partner POSTs, self-serve rotate), described per route. */
+export const optionalIdempotencyKeyHeader = (description: string) =>
+  z.object({
+    "Idempotency-Key": z
+      .string()
+      .min(1, "The Idempotency-Key header must not be empty.")
+      .max(256, "The Idempotency-Key header must be at most 256 characters.")
+      .optional()
+      .openapi({ param: { name: "Idempotency-Key", in: "header", required: false }, description }),
+  });
 
 export const masterSecurity = (scope: MasterScope) => [{ [`MasterKey_${scope}`]: [] }];
 

@@ -33,10 +33,12 @@ export const ipRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /**
- * A key's bucket: its row id, which only a holder of the key can make us count against (a forged key with the same
- * public prefix fails before any limiter call). Never the public prefix, the key or its hash.
+ * Per-key buckets are named by what only a holder of a valid key can make us count against (a forged key with the
+ * same public prefix fails before any limiter call), never by a public prefix, the key or its hash. A rotation
+ * chain shares its bucket: an org's keys of one type, or a partner's keys, so rotating does not refill the limit.
  */
-export const rateLimitSubject = (keyId: number) => `key:${keyId}`;
+export const orgKeyBucket = (orgId: string, keyType: string) => `org:${orgId}:${keyType}`;
+export const partnerKeyBucket = (partnerId: string) => `partner:${partnerId}`;
 
 /** After auth: `subject` names the key (never the key itself), `audit` describes it for the audit row. */
 export async function enforceKeyRateLimit(
