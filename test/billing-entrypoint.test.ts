@@ -18,13 +18,26 @@ describe("BillingService over RPC", () => {
     expect(first.body).toMatchObject({ org_id: body.org_id, api_key: expect.stringMatching(/^ck_live_/), server_api_key: expect.stringMatching(/^sk_live_/) });
     const audit = await env.DB.prepare("SELECT actor FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'").bind(body.org_id).first<any>();
     expect(audit.actor).toBe("master:ORG_CREATE");
-    expect(await countRows("idempotency_keys", "endpoint = 'POST /v1/admin/org/create' AND idempotency_key = ?", eventId)).toBe(1);
+    expect(await countRows("idempotency_keys", "endpoint = 'binding POST /v1/admin/org/create' AND idempotency_key = ?", eventId)).toBe(1);
     const replay = await billing.createOrg(eventId, body);
     expect(replay).toMatchObject({ status: 201, body: { already_provisioned: true } });
     expect(replay.body.api_key).toBeUndefined();
-    // The same key through HTTP is the same request: it replays too (one code path, one idempotency table).
-    const http = await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": eventId }, json: body });
-    expect(http.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  it("binding calls have their own idempotency namespace: an operator's HTTPS key equal to a Stripe event id neither replays nor blocks it", async () => {
+    const eventId = uniq("evt");
+    // An operator (or someone who guessed an event id) uses the id first over HTTPS, for another org.
+    const operatorOrg = orgBody();
+    const http = await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": eventId }, json: operatorOrg });
+    expect(http.status).toBe(201);
+    const body = orgBody();
+    const viaBinding = await billing.createOrg(eventId, body);
+    expect(viaBinding.status).toBe(201); // not 422 IDEMPOTENCY_KEY_REUSED: another namespace
+    expect(viaBinding.body.already_provisioned).toBeUndefined();
+    const suspendKey = uniq("evt");
+    expect((await act("billing-suspend", operatorOrg.org_id, { idem: suspendKey })).status).toBe(200);
+    expect((await billing.billingSuspend(suspendKey, body.org_id as string)).status).toBe(200);
+    expect(await orgStatus(body.org_id as string)).toBe("billing_suspended");
   });
 
   it("validation and refusals come back as the HTTP statuses and bodies", async () => {

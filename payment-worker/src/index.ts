@@ -9,10 +9,37 @@ import { sweepUsage } from "./sweep";
 const cryptoProvider = Stripe.createSubtleCryptoProvider();
 const json = (body: unknown, status = 200) => Response.json(body, { status });
 
+/** Stripe's event payloads are far smaller; anything bigger is refused before it is read whole or hashed. */
+export const MAX_WEBHOOK_BYTES = 256 * 1024;
+
+/** The body as text, or null once it passes `max` bytes (by Content-Length, or while streaming a body without one). */
+async function readLimited(request: Request, max: number): Promise<string | null> {
+  if (Number(request.headers.get("content-length") ?? 0) > max) return null;
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) (bytes.set(chunk, at), (at += chunk.byteLength));
+  return new TextDecoder().decode(bytes);
+}
+
 async function webhook(request: Request, env: PaymentEnv, requestId: string): Promise<Response> {
   const signature = request.headers.get("stripe-signature");
   if (!signature) return json({ error: "missing Stripe-Signature" }, 400);
-  const payload = await request.text();
+  const payload = await readLimited(request, MAX_WEBHOOK_BYTES);
+  if (payload === null) return json({ error: `the body must be at most ${MAX_WEBHOOK_BYTES} bytes` }, 413);
   let event: Stripe.Event;
   try {
     // Default tolerance (300 s): stale, tampered or unsigned events are refused.

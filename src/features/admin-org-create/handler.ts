@@ -10,6 +10,7 @@ import { isoNow } from "../../lib/util/time";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
 import { insertOrgKey } from "../orgs/queries";
 import { insertOrg } from "./queries";
+import { masterIdempotencyEndpoint } from "../../lib/auth/master-key";
 import type { orgCreateRoute } from "./route";
 
 const ENDPOINT = "POST /v1/admin/org/create";
@@ -50,7 +51,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
           now,
         ),
       ],
-      { endpoint: ENDPOINT, key: idempotencyKey, fingerprint: await fingerprint(body), result: { status: 201, body: stored }, minted: [client.plaintext, server.plaintext] },
+      { endpoint: masterIdempotencyEndpoint(c, ENDPOINT), key: idempotencyKey, fingerprint: await fingerprint(body), result: { status: 201, body: stored }, minted: [client.plaintext, server.plaintext] },
       { already_provisioned: true, ...envelope(c) },
     );
   } catch (err) {

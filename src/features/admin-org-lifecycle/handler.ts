@@ -12,6 +12,7 @@ import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING, TIER_LIMITS, type Tier } from "../orgs/model";
 import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import type { Transition } from "./transitions";
+import { masterIdempotencyEndpoint } from "../../lib/auth/master-key";
 
 const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
 
@@ -108,7 +109,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     const outcome = await runIdempotentBatch(
       c,
       statements,
-      { endpoint: `POST ${t.path}`, key: idempotencyKey, fingerprint: orgId, result: transitionResult(t, orgId, requestId, success), minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
+      { endpoint: masterIdempotencyEndpoint(c, `POST ${t.path}`), key: idempotencyKey, fingerprint: orgId, result: transitionResult(t, orgId, requestId, success), minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
       envelope(c),
     );
     if (outcome.replay) return outcome.replay;

@@ -22,12 +22,21 @@ export const base64Lines = (s: string) => {
 /** The bare address of "Name <address>". */
 export const addressOf = (from: string) => /<([^>]+)>/.exec(from)?.[1] ?? from.trim();
 
+/**
+ * Partner-chosen text (the org name), made so that no mail client turns it into a link: a dot before a letter or
+ * digit, "://" and an "@" before a letter or digit are bracketed ("evil[.]example", "https[:]//", "a[at]b"). The
+ * only link in the email is ours.
+ */
+export const unlinkable = (s: string) =>
+  s.replace(/\.(?=[\p{L}\p{N}])/gu, "[.]").replace(/:\/\//g, "[:]//").replace(/@(?=[\p{L}\p{N}])/gu, "[at]");
+
 export function renderWelcomeEmail(e: WelcomeEmail) {
   const expires = new Date(e.expiresAt).toUTCString();
+  const orgName = unlinkable(e.orgName);
   // A fixed subject: the org name is partner-chosen text, and a subject line is where phishing text would work best.
   const subject = "Set your password";
   const text = [
-    `Welcome to ${e.orgName}.`,
+    `Welcome to ${orgName}.`,
     "",
     "An account was created for you. Set your password with this link:",
     "",
@@ -37,7 +46,7 @@ export function renderWelcomeEmail(e: WelcomeEmail) {
     "If you did not expect this email, ignore it.",
   ].join("\n");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111">
-<p>Welcome to <strong>${escapeHtml(e.orgName)}</strong>.</p>
+<p>Welcome to <strong>${escapeHtml(orgName)}</strong>.</p>
 <p>An account was created for you. Set your password with this link:</p>
 <p><a href="${escapeHtml(e.link)}">Set your password</a></p>
 <p style="color:#555">The link works once and expires on ${escapeHtml(expires)} (72 hours after it was sent).<br>

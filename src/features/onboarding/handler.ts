@@ -8,6 +8,7 @@ import { clientIp } from "../../lib/http/rate-limit";
 import { isoNow } from "../../lib/util/time";
 import { findByIdentifier } from "../partner-orgs/queries";
 import { hashPassword, hashToken } from "./crypto";
+import { countStatement, dailyProvisionCap, isQuotaExceeded, quotaExceeded } from "../partner-orgs/quota";
 import { enqueueOutbox } from "./outbox-queue";
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page";
 import type { checkTokenRoute, resendInviteRoute, setPasswordRoute } from "./route";
@@ -78,7 +79,10 @@ export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = asyn
   const outboxId = ulid();
   const hasNoPassword = `EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash IS NULL)`;
   const ours = { sql: "EXISTS (SELECT 1 FROM invite_resends WHERE user_id = ? AND request_id = ?)", binds: [userId, requestId] };
-  const [allowed, , , , state] = await db.batch([
+  const dailyCap = dailyProvisionCap(c.env);
+  let batch: D1Result[];
+  try {
+    batch = await db.batch([
     // The limits, checked and recorded in the batch: concurrent resends cannot both pass.
     db
       .prepare(
@@ -88,6 +92,8 @@ export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = asyn
             AND (SELECT COUNT(*) FROM invite_resends WHERE user_id = ? AND sent_at > ?) < ?`,
       )
       .bind(userId, now, requestId, userId, userId, isoNow(nowMs - RESEND_SPACING_MS), userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY),
+    // One of the partner's daily welcome emails (fails past the quota: the whole batch rolls back, 429).
+    countStatement(db, partnerId, "welcome_emails", dailyCap, nowMs, ours),
     // The old link dies now, not when the new email goes out.
     db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND ${ours.sql}`).bind(now, userId, ...ours.binds),
     db
@@ -101,7 +107,12 @@ export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = asyn
                 (SELECT sent_at FROM invite_resends WHERE user_id = ? AND sent_at > ? ORDER BY sent_at DESC LIMIT 1 OFFSET ?) AS day_oldest_at`,
       )
       .bind(userId, userId, requestId, userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY - 1),
-  ]);
+    ]);
+  } catch (err) {
+    if (isQuotaExceeded(err)) throw quotaExceeded("welcome_emails", dailyCap, nowMs);
+    throw err;
+  }
+  const [allowed, , , , , state] = batch;
   if (allowed.meta.changes !== 1) {
     const s = state.results[0] as { no_password: number; last_at: string | null; day_oldest_at: string | null };
     if (!s.no_password) throw new ApiError(409, "PASSWORD_ALREADY_SET", "The owner has already set a password.");

@@ -23,7 +23,7 @@ export const retryDelaySeconds = (attempt: number) => Math.min(30 * 2 ** (attemp
 export const PENDING_GRACE_MS = 2 * 60_000; // a pending row this old was never enqueued, or lost its message
 export const SENDING_STUCK_MS = 10 * 60_000; // a row sending this long was claimed by a consumer that died
 const DAY_MS = 86_400_000;
-export const RETENTION = { outboxDays: 30, auditDays: 90, tokenDaysAfterExpiry: 7, usageDays: 90 };
+export const RETENTION = { outboxDays: 30, auditDays: 90, tokenDaysAfterExpiry: 7, usageDays: 90, deadKeyDays: 90, partnerCounterDays: 2 };
 
 const ACTOR = "system:outbox";
 
@@ -155,6 +155,9 @@ export async function sweepOutboxAndRetention(env: Bindings, now = Date.now()) {
     db.prepare(`DELETE FROM password_tokens WHERE expires_at < ?`).bind(at(now - RETENTION.tokenDaysAfterExpiry * DAY_MS)),
     db.prepare(`DELETE FROM usage_daily WHERE day < ?`).bind(utcDay(now - RETENTION.usageDays * DAY_MS)),
     db.prepare(`DELETE FROM invite_resends WHERE sent_at < ?`).bind(at(now - DAY_MS)),
+    // A key revoked, or past its window, for 90 days: its row goes (the audit log keeps its history as long).
+    db.prepare(`DELETE FROM api_keys WHERE revoked_at < ?1 OR (revoked_at IS NULL AND expires_at < ?1)`).bind(at(now - RETENTION.deadKeyDays * DAY_MS)),
+    db.prepare(`DELETE FROM partner_counters WHERE window_start < ?`).bind(at(now - RETENTION.partnerCounterDays * DAY_MS)),
   ]);
   const ids = (due.results as { id: string }[]).map((r) => r.id);
   for (let i = 0; i < ids.length; i += 100) await enqueueOutbox(env.OUTBOX_QUEUE, ids.slice(i, i + 100));

@@ -1,10 +1,12 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { auditStatement } from "../../lib/data/audit";
+import { auditFailure, auditStatement } from "../../lib/data/audit";
+import { clientIp } from "../../lib/http/rate-limit";
+import { countStatement, dailyProvisionCap, EMAIL_TAKEN_PER_HOUR, isQuotaExceeded, quotaExceeded } from "./quota";
 import type { AppContext, AppEnv } from "../../lib/http/context";
 import { uniqueViolation } from "../../lib/data/d1";
 import { ApiError } from "../../lib/http/errors";
 import { ulid } from "../../lib/util/ids";
-import { fingerprint, type Idempotency, runIdempotentBatch } from "../../lib/data/idempotency";
+import { answer, fingerprint, type Idempotency, runIdempotentBatch, runWithOutcome, type SqlExpression, type SqlResult, sqlErrorBody, sqlText } from "../../lib/data/idempotency";
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys/keys";
 import { decodeCursor, encodeCursor } from "../../lib/http/paging";
 import { retireKeys } from "../../lib/keys/rotation";
@@ -12,7 +14,7 @@ import { isoNow } from "../../lib/util/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
 import { INVISIBLE_FORMAT_CHARS, INVISIBLE_FORMAT_MESSAGE } from "../orgs/model";
-import { insertOrgKey } from "../orgs/queries";
+import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
 import { baseSlug } from "./slug";
@@ -86,7 +88,10 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
   const requestId = c.get("requestId");
   const outboxId = ulid();
 
+  const nowMs = Date.parse(now);
+  const dailyCap = dailyProvisionCap(c.env);
   const statements = [
+    countStatement(db, partnerId, "welcome_emails", dailyCap, nowMs), // fails past the daily quota: 429
     q.insertOwner(db, body.email, partnerId, body.externalId, now), // skipped when the externalId is taken…
     q.insertPartnerOrg(db, org, body.email, now), // …so that this fails with EXTERNAL_ID_TAKEN first
     q.countPartnerOrg(db, partnerId),
@@ -114,8 +119,10 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     if (violated === "organizations.partner_id, organizations.external_id") {
       throw new ApiError(400, "EXTERNAL_ID_TAKEN", "You already have an organization with this externalId.");
     }
-    if (violated === "users_email_lower_unique") {
-      throw new ApiError(409, "EMAIL_TAKEN", "An account with this email already exists.");
+    if (violated === "users_email_lower_unique") throw await emailTaken(c, partnerId, requestId, nowMs);
+    if (isQuotaExceeded(err)) {
+      await auditFailure(c, { event_type: "PARTNER_QUOTA_EXCEEDED", actor, detail: `quota=welcome_emails cap=${dailyCap}`, ip: clientIp(c) }, `${partnerId}|welcome_emails`);
+      throw quotaExceeded("welcome_emails", dailyCap, nowMs);
     }
     throw err;
   }
@@ -138,6 +145,26 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
   return c.json(toPartnerOrganization(row, { client, server }), 201);
 };
 
+/**
+ * 409 EMAIL_TAKEN (the partner API documents it) tells a partner that an address has an account here, perhaps
+ * another partner's customer: each answer is audited with the partner, and at most EMAIL_TAKEN_PER_HOUR a partner
+ * get it; past that, 429 (and nothing is revealed).
+ */
+async function emailTaken(c: AppContext, partnerId: string, requestId: string, nowMs: number): Promise<ApiError> {
+  const db = c.env.DB;
+  try {
+    await db.batch([
+      auditStatement(db, { event_type: "PROVISION_EMAIL_TAKEN", actor: `partner:${partnerId}`, request_id: requestId, ip: clientIp(c), detail: "status=409" }, isoNow(nowMs)),
+      countStatement(db, partnerId, "email_taken", EMAIL_TAKEN_PER_HOUR, nowMs),
+    ]);
+  } catch (err) {
+    if (!isQuotaExceeded(err)) throw err;
+    await auditFailure(c, { event_type: "PARTNER_QUOTA_EXCEEDED", actor: `partner:${partnerId}`, detail: `quota=email_taken cap=${EMAIL_TAKEN_PER_HOUR}`, ip: clientIp(c) }, `${partnerId}|email_taken`);
+    return quotaExceeded("email_taken", EMAIL_TAKEN_PER_HOUR, nowMs);
+  }
+  return new ApiError(409, "EMAIL_TAKEN", "An account with this email already exists.");
+}
+
 export const list: RouteHandler<typeof listRoute, AppEnv> = async (c) => {
   const { external_id: externalId, limit, cursor } = c.req.valid("query");
   const beforeSeq = cursor === undefined ? undefined : decodeCursor("v1", cursor, 400);
@@ -159,6 +186,17 @@ export const getByExternalId: RouteHandler<typeof getByExternalIdRoute, AppEnv> 
   return c.json(toPartnerOrganization(row), 200);
 };
 
+/**
+ * The answer of a partner key rotation, decided at the end of its batch: 200 when this request marked the org (it
+ * was active), else 409 ORG_STATE_CONFLICT (a revoked or suspended org gets no live keys from a partner).
+ */
+const rotationOutcome = (orgId: string, mine: SqlExpression, success: Record<string, unknown>): SqlResult => ({
+  select: `SELECT CASE WHEN ${mine.sql} THEN 200 ELSE 409 END AS status,
+      CASE WHEN ${mine.sql} THEN json(?)
+           ELSE ${sqlErrorBody("ORG_STATE_CONFLICT", `'The organization is ' || (SELECT status FROM organizations WHERE org_id = ?) || ${sqlText("; keys are rotated only for an active organization.")}`)} END AS body`,
+  binds: [...mine.binds, ...mine.binds, JSON.stringify(success), orgId],
+});
+
 export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c) => {
   const { identifier } = c.req.valid("param");
   const idempotencyKey = c.req.valid("header")["Idempotency-Key"];
@@ -171,29 +209,32 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
   const window = c.req.valid("json").expire_previous_in_seconds ?? 0;
   const nowMs = Date.now();
   const now = isoNow(nowMs);
+  const requestId = c.get("requestId");
   const client = mintKey("ck_live");
   const server = mintKey("sk_live");
   const [clientHash, serverHash] = await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)]);
-  const outcome = await runIdempotentBatch(
-    c,
-    [
-      ...retireKeys(db, { org_id: row.org_id, key_type: "ck_live" }, nowMs, window),
-      ...retireKeys(db, { org_id: row.org_id, key_type: "sk_live" }, nowMs, window),
-      insertOrgKey(db, row.org_id, client, clientHash, pepper.id, now),
-      insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now),
-      auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: c.get("requestId"), detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now),
-    ],
-    idempotencyKey
-      ? {
-          endpoint: endpoint(c, "POST /api/v1/partner/organizations/{identifier}/rotate-keys"),
-          key: idempotencyKey,
-          fingerprint: await fingerprint({ identifier: row.identifier, expire_previous_in_seconds: window }),
-          result: { status: 200, body: toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }) },
-          minted: [client.plaintext, server.plaintext],
-        }
-      : undefined,
-  );
+  // Every statement after the mark applies only if the org was active when the batch ran.
+  const mine = orgChangedBy(row.org_id, requestId);
+  const statements = [
+    db.prepare(`UPDATE organizations SET last_request_id = ? WHERE org_id = ? AND status = 'active'`).bind(requestId, row.org_id),
+    ...retireKeys(db, { org_id: row.org_id, key_type: "ck_live" }, nowMs, window, mine),
+    ...retireKeys(db, { org_id: row.org_id, key_type: "sk_live" }, nowMs, window, mine),
+    insertOrgKey(db, row.org_id, client, clientHash, pepper.id, now, mine),
+    insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now, mine),
+    auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now, mine),
+  ];
+  const result = rotationOutcome(row.org_id, mine, toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }));
+  const outcome = idempotencyKey
+    ? await runIdempotentBatch(c, statements, {
+        endpoint: endpoint(c, "POST /api/v1/partner/organizations/{identifier}/rotate-keys"),
+        key: idempotencyKey,
+        fingerprint: await fingerprint({ identifier: row.identifier, expire_previous_in_seconds: window }),
+        result,
+        minted: [client.plaintext, server.plaintext],
+      })
+    : await runWithOutcome(db, statements, result);
   if (outcome.replay) return outcome.replay as never;
+  if (outcome.stored!.status !== 200) return answer(c, outcome.stored!, {}) as never;
   forgetOrg(row.org_id);
   return c.json(toPartnerOrganization(row, { client, server }), 200);
 };

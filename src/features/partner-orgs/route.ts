@@ -161,11 +161,12 @@ export const rotateKeysRoute = createRoute({
   summary: "Rotate an organization's client and server keys",
   description:
     "Mints a new client key and server key, shown once. The old ones stop working at once, or after " +
-    "`expire_previous_in_seconds` (optional body) so the customer can move its clients over without downtime.",
+    "`expire_previous_in_seconds` (optional body) so the customer can move its clients over without downtime. " +
+    "Only for an active organization: a suspended or revoked one answers 409 ORG_STATE_CONFLICT and gets no keys.",
   middleware: [requirePartnerKey, ...optionalJsonBody] as const,
   request: { params: IdentifierParam, headers: OptionalIdempotencyKey, body: optionalRotationBody },
   responses: {
     200: ok("The organization with its new keys.", PartnerOrganization),
-    ...errorResponses([400, 401, 404, 422, 500], { 422: "IDEMPOTENCY_KEY_REUSED" }),
+    ...errorResponses([400, 401, 404, 409, 422, 500], { 409: "ORG_STATE_CONFLICT: the organization is not active (suspended or revoked): no new keys", 422: "IDEMPOTENCY_KEY_REUSED" }),
   },
 });

@@ -1,7 +1,7 @@
 // Scoped master keys: one secret per scope, sent in X-API-Key, compared in constant time.
 import type { MiddlewareHandler } from "hono";
 import { auditFailure } from "../data/audit";
-import type { AppEnv, Bindings } from "../http/context";
+import type { AppContext, AppEnv, Bindings } from "../http/context";
 import { unauthorized } from "../http/errors";
 import { timingSafeEqualStrings } from "../keys/keys";
 import { clientIp } from "../http/rate-limit";
@@ -28,6 +28,15 @@ export const masterKeySecretName = (scope: MasterScope) => `MASTER_ADMIN_KEY_${s
 export const BILLING_RPC = Symbol("billing-rpc");
 /** The scopes the billing entrypoint may use; every other scope still needs its master key. */
 export const BILLING_RPC_SCOPES: readonly MasterScope[] = ["ORG_CREATE", "BILLING_SUSPEND", "BILLING_ROTATE", "ORG_USAGE_READ"];
+
+/** The call came through the billing entrypoint (the payment worker's binding), not over HTTPS. */
+export const viaBillingBinding = (c: AppContext) => (c.env as unknown as Record<symbol, unknown>)[BILLING_RPC] !== undefined;
+
+/**
+ * The idempotency namespace of a master-key route: binding calls (keyed by Stripe event ids) get their own, so an
+ * operator's HTTPS Idempotency-Key can never collide with, replay, or block one of the payment worker's.
+ */
+export const masterIdempotencyEndpoint = (c: AppContext, route: string) => (viaBillingBinding(c) ? `binding ${route}` : route);
 
 /**
  * Accepts only this scope's secret. Missing, wrong, another scope's key, or an unset secret (fail closed):

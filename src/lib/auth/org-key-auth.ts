@@ -84,6 +84,8 @@ export const requireControllingKey =
     if (me.retiring) {
       const replayed = replay ? await replay(c, me) : null;
       if (replayed) return replayed;
+      // Someone tried to take control with a key being retired (often because it leaked): worth an audit row.
+      await auditFailure(c, { event_type: "KEY_REFUSED_RETIRING", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: me.key_prefix, ip: clientIp(c), detail: `path=${c.req.path.slice(0, 100)}` }, `${me.org_id}|${me.key_id}`);
       throw keyRetiring();
     }
     await next();

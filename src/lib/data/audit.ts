@@ -25,6 +25,9 @@ export const AUDIT_EVENT_TYPES = [
   "WELCOME_EMAIL_FAILED",
   "INVITE_RESENT",
   "PASSWORD_SET",
+  "PROVISION_EMAIL_TAKEN",
+  "PARTNER_QUOTA_EXCEEDED",
+  "KEY_REFUSED_RETIRING",
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -87,6 +90,10 @@ interface PendingFailure {
 }
 
 const pendingFailures = new Map<string, PendingFailure>();
+const OVERFLOW_SUBJECT = "*";
+
+/** How many aggregated failures this isolate holds in memory (bounded by MAX_PENDING plus one per event type). */
+export const pendingFailureCount = () => pendingFailures.size;
 
 const upsertFailure = (db: D1Database, key: string, e: AuditEvent, createdAt: string, count: number) =>
   db
@@ -102,9 +109,18 @@ const upsertFailure = (db: D1Database, key: string, e: AuditEvent, createdAt: st
  * Records a failure of `subject` (who or what failed: a client IP, a key, an IP and a scope…). Each row keeps the
  * first failure's request id and detail, and counts every failure of its minute.
  */
-export async function recordFailure(db: D1Database, defer: (p: Promise<unknown>) => void, e: AuditEvent, subject: string, now = Date.now()) {
+export async function recordFailure(db: D1Database, defer: (p: Promise<unknown>) => void, e: AuditEvent, subject: string, now = Date.now(), maxPending = MAX_PENDING) {
   const minute = isoNow(now).slice(0, 16);
-  const key = `${e.event_type}|${minute}|${subject}`;
+  let key = `${e.event_type}|${minute}|${subject}`;
+  if (!pendingFailures.has(key) && pendingFailures.size >= maxPending) {
+    for (const k of pendingFailures.keys()) if (!k.includes(`|${minute}|`)) pendingFailures.delete(k);
+    // Still full within this minute (a flood of distinct subjects): count the rest into one row per event type,
+    // so memory stays bounded and every failure is still counted.
+    if (pendingFailures.size >= maxPending) {
+      key = `${e.event_type}|${minute}|${OVERFLOW_SUBJECT}`;
+      e = { ...e, org_id: null, key_prefix: null, ip: null, detail: "subject=many (the per-minute subject cap was reached)" };
+    }
+  }
   const pending = pendingFailures.get(key);
   if (pending) {
     pending.count++;
@@ -113,9 +129,6 @@ export async function recordFailure(db: D1Database, defer: (p: Promise<unknown>)
       defer(new Promise((resolve) => setTimeout(resolve, FAILURE_FLUSH_MS)).then(() => flushFailure(db, key)));
     }
     return;
-  }
-  if (pendingFailures.size >= MAX_PENDING) {
-    for (const k of pendingFailures.keys()) if (!k.includes(`|${minute}|`)) pendingFailures.delete(k);
   }
   pendingFailures.set(key, { event: e, createdAt: isoNow(now), count: 0, scheduled: false });
   await upsertFailure(db, key, e, isoNow(now), 1);
