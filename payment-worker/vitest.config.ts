@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import TEST_SECRETS from "../test/config/secrets.json" with { type: "json" };
+import { startStripeStandIn } from "./scripts/stripe-stand-in.mjs";
 
 // The payment worker is the worker under test; org-key-authority runs beside it, built from this repository, and
 // the two talk through the real service binding to its BillingService entrypoint. SERVICE_DB is the service's own
@@ -11,10 +12,15 @@ const here = (path: string) => new URL(path, import.meta.url).pathname;
 const SERVICE_BUILD = here(".service-build");
 const SERVICE_DB_ID = "org-key-authority-test";
 export const STRIPE_WEBHOOK_SECRET = "whsec_test_payment_worker_0123456789abcdef";
-// wrangler's [secrets] check reads process.env: the declared secret is there, so no "missing secrets" warning.
+const STRIPE_API_KEY = "rk_test_payment_worker_stand_in";
+// wrangler's [secrets] check reads process.env: the declared secrets are there, so no "missing secrets" warning.
 process.env.STRIPE_WEBHOOK_SECRET ??= STRIPE_WEBHOOK_SECRET;
+process.env.STRIPE_API_KEY ??= STRIPE_API_KEY;
 
 export default defineConfig(async () => {
+  // The Stripe API stand-in the SDK calls (line items), on a free port of this machine; it never keeps vitest alive.
+  const standIn = await startStripeStandIn({ port: 0 });
+  standIn.server.unref();
   const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", SERVICE_BUILD], { encoding: "utf8", cwd: here("..") });
   if (build.status !== 0) throw new Error(`building the service failed:\n${build.stderr}`);
   const migrations = await readD1Migrations(here("../migrations"));
@@ -33,7 +39,7 @@ export default defineConfig(async () => {
         wrangler: { configPath: here("wrangler.toml") },
         miniflare: {
           // The payment worker's only secret: no master key.
-          bindings: { STRIPE_WEBHOOK_SECRET, TEST_MIGRATIONS: migrations, PAYMENT_MIGRATIONS: paymentMigrations, API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER },
+          bindings: { STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY, STRIPE_API_BASE: `http://127.0.0.1:${standIn.port}`, TEST_MIGRATIONS: migrations, PAYMENT_MIGRATIONS: paymentMigrations, API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER },
           d1Databases: { SERVICE_DB: SERVICE_DB_ID, DB: "payment-worker-test" },
           workers: [
             {

@@ -53,7 +53,7 @@ describe("partner rotate-keys needs an active org", () => {
 describe("a partner's daily quota of welcome emails (PARTNER_DAILY_PROVISIONS)", () => {
   it("past the cap: 429 with Retry-After until the UTC day ends, nothing written; replays are not counted", async () => {
     const partner = await createPartner();
-    const capped = { PARTNER_DAILY_PROVISIONS: "3" };
+    const capped = { PARTNER_DAILY_PROVISIONS: "3" } as Record<string, unknown>;
     const send = (body: unknown, idem?: string) =>
       callWithEnv(capped, `${PARTNER_ORGS}/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key, ...(idem ? { "idempotency-key": idem } : {}) }, json: body });
     const first = provisionBody();
@@ -81,7 +81,7 @@ describe("a partner's daily quota of welcome emails (PARTNER_DAILY_PROVISIONS)",
 
   it("a resent invite counts too", async () => {
     const partner = await createPartner();
-    const capped = { PARTNER_DAILY_PROVISIONS: "1" };
+    const capped = { PARTNER_DAILY_PROVISIONS: "1" } as Record<string, unknown>;
     const res = await callWithEnv(capped, `${PARTNER_ORGS}/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key }, json: provisionBody() });
     const p = await res.json<any>();
     const resend = await callWithEnv(capped, `${PARTNER_ORGS}/${p.organizationIdentifier}/resend-invite/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key } });

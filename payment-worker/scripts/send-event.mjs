@@ -15,7 +15,12 @@ const orgId = flag("org", "org_acme_2026_example");
 const secret = /^STRIPE_WEBHOOK_SECRET=(.*)$/m.exec(readFileSync(new URL("../.dev.vars", import.meta.url), "utf8"))?.[1];
 if (!secret) throw new Error("No STRIPE_WEBHOOK_SECRET in payment-worker/.dev.vars: run npm run start:payments first.");
 
-const event = JSON.parse(readFileSync(new URL(`../test/fixtures/${type}.json`, import.meta.url), "utf8").replaceAll("org_acme_2026_example", orgId));
+// One Checkout Session per org (the session id is what provisions the org once).
+const event = JSON.parse(
+  readFileSync(new URL(`../test/fixtures/${type}.json`, import.meta.url), "utf8")
+    .replaceAll("org_acme_2026_example", orgId)
+    .replaceAll("cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ", `cs_local_${orgId}`),
+);
 if (!args.includes("--keep-id")) event.id = `evt_local_${Date.now().toString(36)}`;
 event.created = Math.floor(Date.now() / 1000);
 const payload = JSON.stringify(event);

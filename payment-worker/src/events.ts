@@ -1,4 +1,7 @@
 // One handler per Stripe event type this worker acts on, with the rules Stripe's real delivery needs:
+// - Payment: a checkout provisions only what was paid for: a paid session, or a subscription whose first invoice
+//   needs no payment (a trial); an unpaid one waits for checkout.session.async_payment_succeeded; setup mode buys
+//   nothing. The tier is what the line items' prices map to in PRICE_TIERS (metadata.tier must agree).
 // - Ownership: checkout.session.completed records the org's Stripe customer, subscription and email. A later event
 //   for that org must name the same customer (and subscription, where it names one), else it is acknowledged,
 //   logged as a mismatch, and changes nothing. New keys are emailed only to the address recorded at checkout.
@@ -7,20 +10,24 @@
 //   suspending beats restoring (paid 1 < payment failed 2 < dispute 3 < subscription deleted 4); then the event id.
 //   A cancellation is terminal: it always suspends, and no later event about an older invoice restores the org.
 // - Disputes: a dispute names only a charge and a payment intent; they are resolved through the payments recorded
-//   from checkouts and paid invoices (no Stripe API call).
-// The Stripe event id is the Idempotency-Key of every service call, and index.ts remembers processed ids.
+//   from checkouts and paid invoices. A dispute's suspension stays until charge.dispute.closed (won); a paid
+//   invoice does not lift it; a lost dispute keeps it.
+// The Stripe event id is the Idempotency-Key of every service call but org create, whose key is the Checkout Session
+// id (one purchase, one org, whichever of its events arrives); index.ts remembers processed event ids.
 import type Stripe from "stripe";
 import { type BillingAnswer, callBilling } from "./billing";
 import type { PaymentEnv } from "./env";
 import { type OrgKeys, sendKeyEmail } from "./key-email";
 import { log } from "./log";
 import * as state from "./state";
+import { purchasedTier } from "./stripe-api";
 
 export type Outcome = { action: string; status?: number; org_id?: string; detail?: string };
 
 
 export const RANK: Record<string, number> = {
   "invoice.paid": 1,
+  "charge.dispute.closed": 1,
   "invoice.payment_failed": 2,
   "charge.dispute.created": 3,
   "customer.subscription.deleted": 4,
@@ -66,21 +73,51 @@ async function billingSuspend(event: Stripe.Event, env: PaymentEnv, orgId: strin
   return { action: "billing_suspended", status: 200, org_id: orgId };
 }
 
-/** Metadata set on the Checkout Session (see README): org_id, org_name, tier, domain, allowed_origins. */
+/**
+ * Whether a session's purchase is settled: paid, or a subscription whose first invoice needs no payment (a trial, or
+ * a 100 % coupon: its later invoices go through dunning like any other). Setup-mode sessions buy nothing.
+ */
+export function settlement(session: Stripe.Checkout.Session): "settled" | "awaiting_payment" | "nothing_bought" {
+  if (session.mode === "setup") return "nothing_bought";
+  if (session.payment_status === "paid") return "settled";
+  if (session.payment_status === "no_payment_required" && session.mode === "subscription") return "settled";
+  return "awaiting_payment";
+}
+
+/**
+ * checkout.session.completed, and checkout.session.async_payment_succeeded for a delayed payment method. Metadata
+ * names the org (org_id, org_name, domain, allowed_origins); the tier comes from the line items' prices through
+ * PRICE_TIERS (a metadata.tier that disagrees refuses). The session id is the org create's Idempotency-Key, so the
+ * two events of one purchase provision once.
+ */
 async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<Outcome> {
   const session = event.data.object as Stripe.Checkout.Session;
   const m = session.metadata ?? {};
   const customer = idOf(session.customer);
   const to = session.customer_details?.email ?? session.customer_email ?? null;
+  const paid = settlement(session);
+  if (paid === "nothing_bought") return acknowledged(event, "ignored_setup_mode", "a setup-mode session buys nothing", m.org_id, "info");
+  if (paid === "awaiting_payment") {
+    return acknowledged(event, "awaiting_payment", `payment_status=${session.payment_status}: provisioned on checkout.session.async_payment_succeeded`, m.org_id, "info");
+  }
   if (!customer) return acknowledged(event, "ignored", "the session has no customer to own the org", m.org_id);
+  const purchase = await purchasedTier(env, session.id);
+  if ("refused" in purchase) {
+    log({ level: "error", event_id: event.id, type: event.type, action: "unknown_purchase", org_id: m.org_id, session: session.id, prices: purchase.prices, detail: purchase.refused });
+    return { action: "unknown_purchase", org_id: m.org_id, detail: purchase.refused };
+  }
+  if (m.tier !== undefined && m.tier !== purchase.tier) {
+    log({ level: "error", event_id: event.id, type: event.type, action: "tier_mismatch", org_id: m.org_id, session: session.id, metadata_tier: m.tier, purchased_tier: purchase.tier });
+    return { action: "tier_mismatch", org_id: m.org_id, detail: `metadata.tier ${m.tier} is not the purchased ${purchase.tier}` };
+  }
   const body = {
     org_id: m.org_id,
     name: m.org_name ?? session.customer_details?.name ?? undefined,
     domain: m.domain ?? "general",
-    tier: m.tier,
+    tier: purchase.tier,
     allowed_origins: m.allowed_origins,
   };
-  const answer = await callBilling("org_create", (b) => b.createOrg(event.id, body), env);
+  const answer = await callBilling("org_create", (b) => b.createOrg(`checkout:${session.id}`, body), env);
   if (answer.status !== 201) return finalRefusal(event, "org_create", answer, m.org_id);
   const orgId = answer.body.org_id as string;
   const paymentIntent = idOf(session.payment_intent);
@@ -100,8 +137,14 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
     log({ level: "error", event_id: event.id, action: "key_email_failed", org_id: orgId, detail: String(err) });
     return { action: "org_created_email_failed", status: 201, org_id: orgId };
   }
-  log({ level: "info", event_id: event.id, type: event.type, action: "org_created", org_id: orgId });
+  log({ level: "info", event_id: event.id, type: event.type, action: "org_created", org_id: orgId, tier: purchase.tier });
   return { action: "org_created", status: 201, org_id: orgId };
+}
+
+/** A delayed payment failed: nothing was provisioned for the session, and nothing is. */
+async function asyncPaymentFailed(event: Stripe.Event): Promise<Outcome> {
+  const session = event.data.object as Stripe.Checkout.Session;
+  return acknowledged(event, "payment_failed", `the delayed payment of ${session.id} failed: nothing provisioned`, session.metadata?.org_id);
 }
 
 const invoiceOrgId = (invoice: Stripe.Invoice) =>
@@ -136,6 +179,14 @@ async function invoicePaid(event: Stripe.Event, env: PaymentEnv): Promise<Outcom
   if (!(await state.takeOrderSlot(env.DB, payments, state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) {
     return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
   }
+  if (account.dispute_status !== null) {
+    return acknowledged(event, "ignored_disputed", `a dispute is ${account.dispute_status}: only charge.dispute.closed (won) or an operator restores the org`, account.org_id);
+  }
+  return restore(event, env, account);
+}
+
+/** Restores a billing-suspended org (new keys, emailed once to the checkout's address); anything else is left alone. */
+async function restore(event: Stripe.Event, env: PaymentEnv, account: state.Account): Promise<Outcome> {
   const usage = await callBilling("usage_read", (b) => b.listUsage({}, account.org_id), env);
   if (usage.status !== 200) return finalRefusal(event, "usage_read", usage, account.org_id);
   if (usage.body.status !== "billing_suspended") return { action: "nothing_to_restore", status: 200, org_id: account.org_id, detail: usage.body.status };
@@ -178,8 +229,35 @@ async function disputeCreated(event: Stripe.Event, env: PaymentEnv): Promise<Out
   const refs = [idOf(dispute.charge), idOf(dispute.payment_intent)].filter((r): r is string => !!r);
   const account = await state.accountByPayment(env.DB, refs);
   if (!account) return acknowledged(event, "ignored_unknown_charge", `no org recorded for ${refs.join(", ") || "this dispute"}`);
-  if (!(await state.takeOrderSlot(env.DB, [], state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
+  // The dispute is remembered whatever the order: until it is closed won, no paid invoice restores the org.
+  const opened = state.disputeStatement(env.DB, account.org_id, "open", event.created);
+  if (!(await state.takeOrderSlot(env.DB, [opened], state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
   return billingSuspend(event, env, account.org_id);
+}
+
+/**
+ * charge.dispute.closed: won (or an inquiry closed without a chargeback) forgets the dispute and restores a
+ * billing-suspended, uncancelled org; lost keeps the suspension (an operator decides).
+ */
+async function disputeClosed(event: Stripe.Event, env: PaymentEnv): Promise<Outcome> {
+  const dispute = event.data.object as Stripe.Dispute;
+  const refs = [idOf(dispute.charge), idOf(dispute.payment_intent)].filter((r): r is string => !!r);
+  const account = await state.accountByPayment(env.DB, refs);
+  if (!account) return acknowledged(event, "ignored_unknown_charge", `no org recorded for ${refs.join(", ") || "this dispute"}`);
+  if (dispute.status === "lost") {
+    await env.DB.batch([state.disputeStatement(env.DB, account.org_id, "lost", event.created)]);
+    return acknowledged(event, "dispute_lost", "the org stays suspended; an operator may restore it with billing rotate", account.org_id);
+  }
+  if (dispute.status !== "won" && dispute.status !== "warning_closed") return acknowledged(event, "ignored", `dispute status ${dispute.status}`, account.org_id);
+  const cleared = state.disputeStatement(env.DB, account.org_id, null, event.created);
+  if (account.cancelled_at !== null) {
+    await env.DB.batch([cleared]);
+    return acknowledged(event, "ignored_cancelled", "the subscription was cancelled; a won dispute does not restore it", account.org_id);
+  }
+  if (!(await state.takeOrderSlot(env.DB, [cleared], state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) {
+    return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
+  }
+  return restore(event, env, account);
 }
 
 export const HANDLERS: Partial<Record<string, (event: Stripe.Event, env: PaymentEnv) => Promise<Outcome>>> = {
@@ -188,4 +266,7 @@ export const HANDLERS: Partial<Record<string, (event: Stripe.Event, env: Payment
   "customer.subscription.deleted": subscriptionDeleted,
   "invoice.payment_failed": invoicePaymentFailed,
   "charge.dispute.created": disputeCreated,
+  "charge.dispute.closed": disputeClosed,
+  "checkout.session.async_payment_succeeded": checkoutCompleted,
+  "checkout.session.async_payment_failed": asyncPaymentFailed,
 };

@@ -10,7 +10,7 @@ const cryptoProvider = Stripe.createSubtleCryptoProvider();
 const json = (body: unknown, status = 200) => Response.json(body, { status });
 
 /** Stripe's event payloads are far smaller; anything bigger is refused before it is read whole or hashed. */
-export const MAX_WEBHOOK_BYTES = 256 * 1024;
+const MAX_WEBHOOK_BYTES = 256 * 1024;
 
 /** The body as text, or null once it passes `max` bytes (by Content-Length, or while streaming a body without one). */
 async function readLimited(request: Request, max: number): Promise<string | null> {

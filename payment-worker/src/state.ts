@@ -14,6 +14,9 @@ export interface Account {
   last_event_rank: number | null;
   last_event_id: string | null;
   cancelled_at: number | null;
+  /** Stripe `created` of the open or lost dispute, and which; null when none (or it was won). */
+  disputed_at: number | null;
+  dispute_status: "open" | "lost" | null;
 }
 
 export type Claim = { claimed: true } | { claimed: false; status: "processing" | "done"; outcome: string | null };
@@ -93,6 +96,12 @@ export async function takeOrderSlot(db: D1Database, before: D1PreparedStatement[
   const results = await db.batch([...before, slot]);
   return results.at(-1)!.meta.changes === 1;
 }
+
+/** Records a dispute as open or lost, or forgets it (null: won). */
+export const disputeStatement = (db: D1Database, orgId: string, status: "open" | "lost" | null, created: number) =>
+  db
+    .prepare(`UPDATE billing_accounts SET dispute_status = ?, disputed_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(disputed_at, ?) END, updated_at = ? WHERE org_id = ?`)
+    .bind(status, status, created, iso(), orgId);
 
 /** Cancellation is terminal: recorded whatever its order (it never un-happens). */
 export const cancellationStatement = (db: D1Database, orgId: string, created: number) =>

@@ -24,8 +24,8 @@ let n = 0;
 export const uniq = (label: string) => `${label}_${Date.now().toString(36)}${(n++).toString(36)}`;
 
 /** The fixtures' Stripe ids, made the org's own in each test (one customer, subscription, charge per org). */
-const STRIPE_IDS = ["cus_RsT9uV8wX7yZ6a", "sub_1QcKpK2eZvKYlo2CxY1z2A3b", "ch_1QcKpK2eZvKYlo2CcHaRgE01", "pi_1QcKpK2eZvKYlo2CpAyInT01"];
-export const stripeIdsOf = (orgId: string) => ({ customer: `cus_${orgId}`, subscription: `sub_${orgId}`, charge: `ch_${orgId}`, paymentIntent: `pi_${orgId}` });
+const STRIPE_IDS = ["cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ", "cus_RsT9uV8wX7yZ6a", "sub_1QcKpK2eZvKYlo2CxY1z2A3b", "ch_1QcKpK2eZvKYlo2CcHaRgE01", "pi_1QcKpK2eZvKYlo2CpAyInT01"];
+export const stripeIdsOf = (orgId: string) => ({ session: `cs_${orgId}`, customer: `cus_${orgId}`, subscription: `sub_${orgId}`, charge: `ch_${orgId}`, paymentIntent: `pi_${orgId}` });
 
 /** A fixture with a fresh event id, and every org_id and Stripe id made this org's: one org per test. */
 export function eventFor(type: keyof typeof FIXTURES, orgId: string, patch: (e: any) => void = () => {}) {

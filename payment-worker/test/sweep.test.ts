@@ -35,4 +35,25 @@ describe("usage cron", () => {
     const audits = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE event_type = 'ADMIN_BILLING_SUSPEND' AND actor = 'master:BILLING_SUSPEND'").first<any>();
     expect(audits.n).toBe(30);
   });
+
+  it("an org restored while still over its limit is suspended again by the next sweep, not answered by the earlier replay", async () => {
+    const now = new Date().toISOString();
+    await env.SERVICE_DB.batch([
+      env.SERVICE_DB.prepare(`INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, created_at, updated_at) VALUES ('org_sweep_again', 'sweep-again', 'org_sweep_again', 'A', 'general', 'starter', ?, ?)`).bind(now, now),
+      env.SERVICE_DB.prepare(`INSERT INTO usage_daily (org_id, day, count) VALUES ('org_sweep_again', ?, 20000)`).bind(now.slice(0, 10)),
+    ]);
+    const run = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    const status = async () => (await env.SERVICE_DB.prepare("SELECT status FROM organizations WHERE org_id = 'org_sweep_again'").first<{ status: string }>())!.status;
+    await run();
+    expect(await status()).toBe("billing_suspended");
+    await new Promise((r) => setTimeout(r, 5)); // status_changed_at has millisecond precision
+    expect((await env.BILLING.billingRotate("evt_paid_again", "org_sweep_again")).status).toBe(200); // a paid invoice
+    expect(await status()).toBe("active");
+    await run();
+    expect(await status()).toBe("billing_suspended");
+  });
 });

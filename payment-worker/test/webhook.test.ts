@@ -50,7 +50,7 @@ describe("checkout.session.completed", () => {
     expect(keys.client).toMatch(/^ck_live_/);
     expect(keys.server).toMatch(/^sk_live_/);
     expect(await liveKeyHashes(orgId)).toEqual(await hashes(keys));
-    const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(event.id).first<any>();
+    const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(`checkout:${event.data.object.id}`).first<any>();
     expect(idem.n).toBe(1);
     expect(logged.some((l) => l.includes("org_created"))).toBe(true);
     for (const key of [keys.client!, keys.server!]) expect(logged.join("\n")).not.toContain(key); // the keys go to the customer's email, nowhere else
@@ -59,7 +59,7 @@ describe("checkout.session.completed", () => {
   it("invalid metadata: the service's 422 is logged and acknowledged, nothing is created or sent", async () => {
     const sent = spyEmail();
     const orgId = newOrgId();
-    const res = await deliver(eventFor("checkout.session.completed", orgId, (e) => (e.data.object.metadata.tier = "platinum")));
+    const res = await deliver(eventFor("checkout.session.completed", orgId, (e) => (e.data.object.metadata.domain = "astrology")));
     expect(res.status).toBe(200);
     expect(await res.json<any>()).toMatchObject({ action: "org_create_refused", status: 422, detail: "VALIDATION_FAILED" });
     expect(await org(orgId)).toBeNull();

@@ -1,7 +1,7 @@
 // `npm start -- --port N` and `npm run start:payments -- --port N`, run as a newcomer runs them (the real scripts,
 // their .dev.vars and local state): on port N the welcome email's set-password link, the OpenAPI `servers` entry
 // (what /docs' "Try it out" calls) and the payment worker all answer on N.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { check, finish, freePort } from "./harness.mjs";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -58,5 +58,9 @@ const paymentsPort = await freePort();
 await withScript("start:payments", paymentsPort, "/", async (base) => {
   const health = await (await fetch(`${base}/`)).json();
   check(health.service === "payment-worker", `npm run start:payments -- --port ${paymentsPort} serves the payment worker there`);
+  // End to end: a signed checkout, its line items read through the Stripe SDK from the local stand-in.
+  const orgId = `org_any_port_${paymentsPort}_${Date.now().toString(36)}`;
+  const sent = spawnSync("npm", ["run", "--silent", "stripe:send", "--", "checkout.session.completed", "--port", String(paymentsPort), "--org", orgId], { encoding: "utf8" });
+  check(/→ 200 .*"action":"org_created"/.test(sent.stdout), `npm run stripe:send -- checkout.session.completed provisions ${orgId}: ${sent.stdout.trim() || sent.stderr.trim()}`);
 });
 finish();

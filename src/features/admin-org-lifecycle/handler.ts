@@ -127,10 +127,11 @@ interface UsageRow {
   org_id: string;
   tier: Tier;
   status: OrgStatus;
+  status_changed_at: string | null;
   used: number;
 }
 
-const USAGE_SELECT = `SELECT o.seq, o.org_id, o.tier, o.status,
+const USAGE_SELECT = `SELECT o.seq, o.org_id, o.tier, o.status, o.status_changed_at,
     (SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used
   FROM organizations o`;
 
@@ -147,6 +148,7 @@ function toUsage(row: UsageRow, period: ReturnType<typeof usagePeriod>) {
     tier_limit: limit,
     utilization_ratio: Math.round((row.used / limit) * 10_000) / 10_000,
     threshold_crossed: row.used >= limit,
+    status_changed_at: row.status_changed_at,
   };
 }
 

@@ -82,6 +82,7 @@ const OrgUsage = z
     tier_limit: z.number().int(),
     utilization_ratio: z.number(),
     threshold_crossed: z.boolean(),
+    status_changed_at: z.string().nullable().openapi({ description: "When the org last changed status (null: never since it was created). The payment worker's sweep keys its suspensions by it, so a restored org over its limit is suspended again." }),
   })
   .openapi("OrgUsage");
 
