@@ -11,6 +11,7 @@ const valueFor = (name) => {
   if (name === "API_KEY_PEPPER_PREVIOUS") return ""; // no rotation in progress
   if (name === "API_KEY_PEPPER") return randomBytes(32).toString("base64url");
   if (name === "STRIPE_WEBHOOK_SECRET") return "whsec_PASTE_THE_ENDPOINT_SECRET_FROM_STRIPE"; // Stripe makes it, not us
+  if (name === "STRIPE_API_KEY") return "rk_live_PASTE_A_RESTRICTED_KEY_WITH_CHECKOUT_SESSIONS_READ";
   return `mk_${randomBytes(32).toString("base64url")}`;
 };
 
@@ -28,6 +29,6 @@ for (const [file, example] of Object.entries(files)) {
   console.log(`wrote ${file} (git-ignored)`);
 }
 console.log(`
-Paste Stripe's endpoint secret into payment-worker/secrets.production.json. Upload, then delete or store them in your secret manager:
+Paste Stripe's endpoint secret and a restricted API key into payment-worker/secrets.production.json. Upload, then delete or store them in your secret manager:
   npx wrangler secret bulk secrets.production.json
   npx wrangler secret bulk payment-worker/secrets.production.json -c payment-worker/wrangler.toml`);
