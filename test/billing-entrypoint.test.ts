@@ -4,40 +4,69 @@ import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { BillingRpc } from "../src/billing/entrypoint";
-import { act, call, countRows, orgBody, orgStatus, uniq } from "./helpers";
+import { deliverAllOutbox, plainText, spyEmail, subjectOf } from "./email";
+import { act, call, countRows, createPartner, orgBody, orgStatus, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
+import { afterEach, vi } from "vitest";
+
+afterEach(() => vi.restoreAllMocks());
 
 // Typed by its interface: the stub's inferred RPC type is too deep for tsc.
 const billing = exports.BillingService as unknown as BillingRpc;
 
 describe("BillingService over RPC", () => {
-  it("createOrg: 201 with both keys once, the same audit and idempotency rows as POST /v1/admin/org/create; a replay has none", async () => {
-    const body = orgBody();
+  it("createOrg: 201 with the owner and NO keys (claim-to-mint), the same audit and idempotency rows as POST /v1/admin/org/create", async () => {
+    const body = { ...orgBody(), owner_email: `${uniq("owner")}@example.com` };
     const eventId = uniq("evt");
     const first = await billing.createOrg(eventId, body);
     expect(first.status).toBe(201);
-    expect(first.body).toMatchObject({ org_id: body.org_id, api_key: expect.stringMatching(/^ck_live_/), server_api_key: expect.stringMatching(/^sk_live_/) });
-    const audit = await env.DB.prepare("SELECT actor FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'").bind(body.org_id).first<any>();
-    expect(audit.actor).toBe("master:ORG_CREATE");
+    expect(first.body).toMatchObject({ org_id: body.org_id, prefix: null, server_prefix: null });
+    expect(JSON.stringify(first.body)).not.toMatch(PLAINTEXT_KEY_PATTERN);
+    expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(0);
+    const owner = await env.DB.prepare("SELECT u.email FROM organizations o JOIN users u ON u.id = o.owner_user_id WHERE o.org_id = ?").bind(body.org_id).first<any>();
+    expect(owner.email).toBe(body.owner_email);
+    expect(await countRows("outbox", "kind = 'welcome_email' AND json_extract(payload, '$.org_id') = ?", body.org_id)).toBe(1);
+    const audit = await env.DB.prepare("SELECT actor, detail FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'").bind(body.org_id).first<any>();
+    expect(audit).toMatchObject({ actor: "master:ORG_CREATE", detail: expect.stringContaining("keys=claim_in_console") });
     expect(await countRows("idempotency_keys", "endpoint = 'binding POST /v1/admin/org/create' AND idempotency_key = ?", eventId)).toBe(1);
     const replay = await billing.createOrg(eventId, body);
     expect(replay).toMatchObject({ status: 201, body: { already_provisioned: true } });
-    expect(replay.body.api_key).toBeUndefined();
+    // Without an owner nobody could claim the keys: refused.
+    expect(await billing.createOrg(uniq("evt"), orgBody())).toMatchObject({ status: 422, body: { details: [{ field: "owner_email" }] } });
   });
 
-  it("binding calls have their own idempotency namespace: an operator's HTTPS key equal to a Stripe event id neither replays nor blocks it", async () => {
-    const eventId = uniq("evt");
-    // An operator (or someone who guessed an event id) uses the id first over HTTPS, for another org.
-    const operatorOrg = orgBody();
-    const http = await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": eventId }, json: operatorOrg });
-    expect(http.status).toBe(201);
-    const body = orgBody();
-    const viaBinding = await billing.createOrg(eventId, body);
-    expect(viaBinding.status).toBe(201); // not 422 IDEMPOTENCY_KEY_REUSED: another namespace
-    expect(viaBinding.body.already_provisioned).toBeUndefined();
-    const suspendKey = uniq("evt");
-    expect((await act("billing-suspend", operatorOrg.org_id, { idem: suspendKey })).status).toBe(200);
-    expect((await billing.billingSuspend(suspendKey, body.org_id as string)).status).toBe(200);
-    expect(await orgStatus(body.org_id as string)).toBe("billing_suspended");
+  it("an owner of several orgs: a second checkout with the same email reuses the account", async () => {
+    const email = `${uniq("multi")}@example.com`;
+    const a = await billing.createOrg(uniq("evt"), { ...orgBody(), owner_email: email });
+    const b = await billing.createOrg(uniq("evt"), { ...orgBody(), owner_email: email.toUpperCase() });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    const owners = await env.DB.prepare("SELECT COUNT(DISTINCT owner_user_id) AS n FROM organizations WHERE org_id IN (?, ?)").bind(a.body.org_id, b.body.org_id).first<any>();
+    expect(owners.n).toBe(1);
+  });
+
+  it("no key in any email: a whole paid lifecycle through the binding, every email the runtime sent scanned", async () => {
+    const { sent } = spyEmail();
+    const body = { ...orgBody(), owner_email: `${uniq("scan")}@example.com` };
+    const orgId = body.org_id;
+    await billing.createOrg(uniq("evt"), body);
+    expect((await billing.billingSuspend(uniq("evt"), orgId)).status).toBe(200);
+    const restored = await billing.billingRotate(uniq("evt"), orgId);
+    expect(restored).toMatchObject({ status: 200, body: { rotated: true, prefix: null, server_prefix: null } });
+    expect(JSON.stringify(restored.body)).not.toMatch(PLAINTEXT_KEY_PATTERN);
+    expect(await countRows("api_keys", "org_id = ? AND revoked_at IS NULL", orgId)).toBe(0); // old keys stay revoked
+    // A partner's org and an operator's org with keys, for good measure: their keys went only to HTTPS responses.
+    const partner = await createPartner();
+    expect((await provision(partner.partner_key, provisionBody())).status).toBe(201);
+    expect((await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": uniq() }, json: { ...orgBody(), owner_email: `${uniq("op")}@example.com` } })).status).toBe(201);
+    expect(await deliverAllOutbox()).toBeGreaterThanOrEqual(4);
+    const kinds = sent.map((m) => subjectOf(m.raw));
+    expect(kinds).toContain("Your access is restored");
+    expect(sent.length).toBeGreaterThanOrEqual(4);
+    for (const m of sent) {
+      expect(m.raw).not.toMatch(/(ck_live_|sk_live_|kvqp_)/);
+      expect(plainText(m.raw)).not.toMatch(/(ck_live_|sk_live_|kvqp_)/);
+    }
+    const restoredMail = sent.find((m) => m.to === body.owner_email && subjectOf(m.raw) === "Your access is restored")!;
+    expect(plainText(restoredMail.raw)).toMatch(/create new ones/);
   });
 
   it("validation and refusals come back as the HTTP statuses and bodies", async () => {
@@ -47,12 +76,17 @@ describe("BillingService over RPC", () => {
   });
 
   it("billingSuspend, billingRotate and listUsage act as their routes do", async () => {
-    const { body } = await billing.createOrg(uniq("evt"), orgBody());
+    const { body } = await billing.createOrg(uniq("evt"), { ...orgBody(), owner_email: `${uniq("o")}@example.com` });
     const orgId = body.org_id as string;
     expect((await billing.billingSuspend(uniq("evt"), orgId)).body).toMatchObject({ suspended: true, org_id: orgId });
     expect(await orgStatus(orgId)).toBe("billing_suspended");
     const rotated = await billing.billingRotate(uniq("evt"), orgId);
-    expect(rotated.body).toMatchObject({ rotated: true, new_api_key: expect.stringMatching(/^ck_live_/), new_server_api_key: expect.stringMatching(/^sk_live_/) });
+    expect(rotated.body).toMatchObject({ rotated: true, prefix: null, server_prefix: null });
+    expect(rotated.body.new_api_key).toBeUndefined();
+    // The same route over HTTPS with its master key still mints and returns the pair (the seeds' contract).
+    expect((await act("billing-suspend", orgId)).status).toBe(200);
+    const viaHttps = await (await act("billing-rotate", orgId)).json<any>();
+    expect(viaHttps).toMatchObject({ new_api_key: expect.stringMatching(/^ck_live_/), new_server_api_key: expect.stringMatching(/^sk_live_/) });
     expect(await orgStatus(orgId)).toBe("active");
     const one = await billing.listUsage({}, orgId);
     expect(one.body).toMatchObject({ org_id: orgId, status: "active", tier_limit: 10000 });

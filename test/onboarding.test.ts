@@ -2,41 +2,10 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { MAX_SEND_ATTEMPTS } from "../src/features/onboarding/outbox";
+import { deliver, linkIn, plainText, spyEmail, until } from "./email";
 import { call, countingDb, countRows, createPartner, dumpDatabase, PARTNER_ORGS, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
 
-interface Sent {
-  from: string;
-  to: string;
-  raw: string;
-}
-
-/** Replaces the send_email binding's send for this test, recording (or failing) every message. */
-function spyEmail(fail = false) {
-  const sent: Sent[] = [];
-  const spy = vi.spyOn(env.EMAIL, "send").mockImplementation((async (m: EmailMessage) => {
-    if (fail) throw new Error("smtp down");
-    // The raw MIME text sits on the EmailMessage under this internal name in workerd.
-    sent.push({ from: m.from, to: m.to, raw: (m as unknown as Record<string, string>)["EmailMessage::raw"] });
-  }) as never);
-  return { sent, spy };
-}
 afterEach(() => vi.restoreAllMocks());
-
-const plainText = (raw: string) => {
-  const m = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([\s\S]*?)\r\n(?:\r\n)?--/i.exec(raw)!;
-  return new TextDecoder().decode(Uint8Array.from(atob(m[1].replace(/\s+/g, "")), (ch) => ch.charCodeAt(0)));
-};
-const linkIn = (raw: string) => /\/set-password#token=([A-Za-z0-9_-]{43})/.exec(plainText(raw))?.[1];
-
-async function until<T>(fn: () => Promise<T | undefined | null | false>, ms = 8000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const outboxOf = (orgId: string) =>
   env.DB.prepare("SELECT * FROM outbox WHERE json_extract(payload, '$.org_id') = ? ORDER BY created_at DESC").bind(orgId).first<any>();
@@ -57,14 +26,6 @@ async function orphanedOutboxRow(updatedAgoMs = 0) {
     env.DB.prepare("INSERT INTO outbox (id, kind, payload, created_at, updated_at) VALUES (?, 'welcome_email', json_object('user_id', (SELECT id FROM users WHERE email = ?), 'org_id', ?), ?, ?)").bind(id, email, orgId, at, at),
   ]);
   return { id, email, orgId };
-}
-
-async function deliver(outboxId: string, attempts = 1, bindings: Partial<Env> = {}) {
-  const batch = createMessageBatch("org-key-authority-outbox", [{ id: uniq("msg"), timestamp: new Date(), attempts, body: { outbox_id: outboxId } }]);
-  const retry = vi.spyOn(batch.messages[0], "retry");
-  const ctx = createExecutionContext();
-  await worker.queue(batch, { ...env, ...bindings }, ctx);
-  return { ...(await getQueueResult(batch, ctx)), retryDelays: retry.mock.calls.map((c) => c[0]?.delaySeconds) };
 }
 
 /** A partner-provisioned org whose welcome email has been sent, with the link's token. */

@@ -5,8 +5,6 @@ export interface PaymentEnv {
   BILLING: BillingRpc;
   /** The payment worker's own state: accounts, payments, processed event ids (migrations in ./migrations). */
   DB: D1Database;
-  EMAIL: SendEmail;
-  EMAIL_FROM: string;
   STRIPE_WEBHOOK_SECRET: string;
   /** A restricted Stripe key that may read Checkout Sessions (their line items), nothing else. */
   STRIPE_API_KEY: string;

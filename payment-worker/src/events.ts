@@ -4,7 +4,8 @@
 //   nothing. The tier is what the line items' prices map to in PRICE_TIERS (metadata.tier must agree).
 // - Ownership: checkout.session.completed records the org's Stripe customer, subscription and email. A later event
 //   for that org must name the same customer (and subscription, where it names one), else it is acknowledged,
-//   logged as a mismatch, and changes nothing. New keys are emailed only to the address recorded at checkout.
+//   logged as a mismatch, and changes nothing. The checkout's email becomes the org's owner (claim-to-mint: no key is
+//   ever emailed or returned to this worker).
 // - Order: per org, the last applied billing event is remembered as (created, rank, event id); an event that does
 //   not sort after it is acknowledged and changes nothing. At equal `created` seconds the rank decides, and
 //   suspending beats restoring (paid 1 < payment failed 2 < dispute 3 < subscription deleted 4); then the event id.
@@ -17,7 +18,6 @@
 import type Stripe from "stripe";
 import { type BillingAnswer, callBilling } from "./billing";
 import type { PaymentEnv } from "./env";
-import { type OrgKeys, sendKeyEmail } from "./key-email";
 import { log } from "./log";
 import * as state from "./state";
 import { purchasedTier } from "./stripe-api";
@@ -101,6 +101,10 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
     return acknowledged(event, "awaiting_payment", `payment_status=${session.payment_status}: provisioned on checkout.session.async_payment_succeeded`, m.org_id, "info");
   }
   if (!customer) return acknowledged(event, "ignored", "the session has no customer to own the org", m.org_id);
+  if (!to) {
+    log({ level: "error", event_id: event.id, type: event.type, action: "no_owner_email", org_id: m.org_id, session: session.id });
+    return { action: "no_owner_email", org_id: m.org_id, detail: "the session has no customer email: nobody could claim the org's keys" };
+  }
   const purchase = await purchasedTier(env, session.id);
   if ("refused" in purchase) {
     log({ level: "error", event_id: event.id, type: event.type, action: "unknown_purchase", org_id: m.org_id, session: session.id, prices: purchase.prices, detail: purchase.refused });
@@ -116,6 +120,7 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
     domain: m.domain ?? "general",
     tier: purchase.tier,
     allowed_origins: m.allowed_origins,
+    owner_email: to,
   };
   const answer = await callBilling("org_create", (b) => b.createOrg(`checkout:${session.id}`, body), env);
   if (answer.status !== 201) return finalRefusal(event, "org_create", answer, m.org_id);
@@ -126,17 +131,7 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
     ...state.paymentStatements(env.DB, orgId, paymentIntent ? [paymentIntent] : []),
   ]);
   if (answer.body.already_provisioned) return acknowledged(event, "already_provisioned", "org create replayed", orgId, "info");
-  if (!to) {
-    log({ level: "error", event_id: event.id, action: "key_email_skipped", org_id: orgId, detail: "the session has no customer email; force-rotate to issue keys" });
-    return { action: "org_created_without_email", status: 201, org_id: orgId };
-  }
-  try {
-    await sendKeyEmail(env, to, orgId, { client: answer.body.api_key, server: answer.body.server_api_key }, "created");
-  } catch (err) {
-    // A retry could not help: the service returns the keys only once. Ops re-issue them with force-rotate.
-    log({ level: "error", event_id: event.id, action: "key_email_failed", org_id: orgId, detail: String(err) });
-    return { action: "org_created_email_failed", status: 201, org_id: orgId };
-  }
+  // No keys came back (claim-to-mint): the service emails the owner a set-password link; the keys are made in the console.
   log({ level: "info", event_id: event.id, type: event.type, action: "org_created", org_id: orgId, tier: purchase.tier });
   return { action: "org_created", status: 201, org_id: orgId };
 }
@@ -185,22 +180,17 @@ async function invoicePaid(event: Stripe.Event, env: PaymentEnv): Promise<Outcom
   return restore(event, env, account);
 }
 
-/** Restores a billing-suspended org (new keys, emailed once to the checkout's address); anything else is left alone. */
+/**
+ * Restores a billing-suspended org; anything else is left alone. No keys: the old ones stay revoked and the service
+ * emails the owner to make new ones in the console.
+ */
 async function restore(event: Stripe.Event, env: PaymentEnv, account: state.Account): Promise<Outcome> {
   const usage = await callBilling("usage_read", (b) => b.listUsage({}, account.org_id), env);
   if (usage.status !== 200) return finalRefusal(event, "usage_read", usage, account.org_id);
   if (usage.body.status !== "billing_suspended") return { action: "nothing_to_restore", status: 200, org_id: account.org_id, detail: usage.body.status };
   const answer = await callBilling("billing_rotate", (b) => b.billingRotate(event.id, account.org_id), env);
   if (answer.status !== 200) return finalRefusal(event, "billing_rotate", answer, account.org_id);
-  const keys: OrgKeys | null = answer.body.new_api_key ? { client: answer.body.new_api_key, server: answer.body.new_server_api_key } : null;
-  if (keys && account.email) {
-    try {
-      await sendKeyEmail(env, account.email, account.org_id, keys, "rotated");
-    } catch (err) {
-      log({ level: "error", event_id: event.id, action: "key_email_failed", org_id: account.org_id, detail: String(err) });
-    }
-  }
-  log({ level: "info", event_id: event.id, type: event.type, action: "billing_rotate", org_id: account.org_id, replayed: !keys });
+  log({ level: "info", event_id: event.id, type: event.type, action: "billing_rotate", org_id: account.org_id });
   return { action: "billing_rotated", status: 200, org_id: account.org_id };
 }
 

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import config from "../wrangler.toml?raw";
-import { deliver, deliverWithEnv, eventFor, keysIn, liveKeyHashes, org, sign, spyEmail, stripeIdsOf, uniq } from "./helpers";
+import { deliver, deliverWithEnv, eventFor, liveKeyHashes, org, ownerEmails, sign, stripeIdsOf, uniq } from "./helpers";
 import { exports } from "cloudflare:workers";
 
 afterEach(() => vi.restoreAllMocks());
@@ -13,20 +13,18 @@ const at = (created: number) => (e: any) => (e.created = created);
 const action = async (res: Response) => (await res.json<any>()).action;
 
 async function checkedOut(orgId: string) {
-  const sent = spyEmail();
   expect(await action(await deliver(eventFor("checkout.session.completed", orgId, at(T0))))).toBe("org_created");
-  return sent;
 }
 
 describe("order: an older event never undoes a newer one", () => {
   it("invoice.paid created before a cancellation, delivered after it: the org stays cancelled and suspended, no key sent", async () => {
     const orgId = newOrgId();
-    const sent = await checkedOut(orgId);
+    await checkedOut(orgId);
     expect(await action(await deliver(eventFor("customer.subscription.deleted", orgId, at(T0 + 200))))).toBe("billing_suspended");
     const late = await deliver(eventFor("invoice.paid", orgId, at(T0 + 100)));
     expect(await action(late)).toBe("ignored_cancelled");
     expect((await org(orgId))?.status).toBe("billing_suspended");
-    expect(sent).toHaveLength(1); // the checkout's email only
+    expect((await ownerEmails(orgId)).map((e) => e.kind)).toEqual(["welcome_email"]); // no restore, no "access restored"
     // Even an invoice paid after the cancellation does not bring a cancelled subscription back.
     expect(await action(await deliver(eventFor("invoice.paid", orgId, at(T0 + 300))))).toBe("ignored_cancelled");
     expect((await org(orgId))?.status).toBe("billing_suspended");
@@ -75,9 +73,9 @@ describe("ownership: a signed event proves only that Stripe sent it", () => {
     expect(logged.some((l) => l.includes("ownership_mismatch") && l.includes("cus_someone_else"))).toBe(true);
   });
 
-  it("new keys go only to the address recorded at checkout, never to the invoice's customer_email", async () => {
+  it("the owner is the address recorded at checkout, never an invoice's customer_email", async () => {
     const orgId = newOrgId();
-    const sent = await checkedOut(orgId);
+    await checkedOut(orgId);
     await deliver(eventFor("invoice.payment_failed", orgId, at(T0 + 100)));
     expect((await org(orgId))?.status).toBe("billing_suspended");
     const paid = eventFor("invoice.paid", orgId, (e) => {
@@ -85,8 +83,10 @@ describe("ownership: a signed event proves only that Stripe sent it", () => {
       e.data.object.customer_email = "attacker@evil.example.com";
     });
     expect(await action(await deliver(paid))).toBe("billing_rotated");
-    expect(sent.map((m) => m.to)).toEqual(["billing@acme.example.com", "billing@acme.example.com"]);
-    expect(keysIn(sent[1].raw).server).toMatch(/^sk_live_/);
+    expect(await ownerEmails(orgId)).toEqual([
+      { kind: "welcome_email", email: "billing@acme.example.com" },
+      { kind: "access_restored", email: "billing@acme.example.com" },
+    ]);
   });
 });
 
@@ -147,7 +147,6 @@ describe("redelivery", () => {
   });
 
   it("20 concurrent deliveries of one event: it acts once; the others are 200 duplicates or 409 (Stripe retries those)", async () => {
-    const sent = spyEmail();
     const orgId = newOrgId();
     const event = eventFor("checkout.session.completed", orgId);
     const responses = await Promise.all(Array.from({ length: 20 }, () => deliver(event)));
@@ -157,7 +156,7 @@ describe("redelivery", () => {
       if (bodies[i].action === "org_created") continue;
       expect(r.status === 409 || (r.status === 200 && bodies[i].action === "duplicate"), JSON.stringify(bodies[i])).toBe(true);
     }
-    expect(sent).toHaveLength(1);
+    expect(await ownerEmails(orgId)).toHaveLength(1);
     const creates = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'").bind(orgId).first<any>();
     expect(creates.n).toBe(1);
     // And a delivery after they all finished is a 200 duplicate.
@@ -166,13 +165,12 @@ describe("redelivery", () => {
 });
 
 describe("least privilege", () => {
-  it("its own database holds no plaintext key, though it emailed several", async () => {
-    const sent = spyEmail();
+  it("it never holds a key: none in its own database, none in what the service answered it", async () => {
     const orgId = newOrgId();
     await deliver(eventFor("checkout.session.completed", orgId, at(T0)));
     await deliver(eventFor("invoice.payment_failed", orgId, at(T0 + 100)));
     await deliver(eventFor("invoice.paid", orgId, at(T0 + 200)));
-    expect(sent).toHaveLength(2);
+    expect((await ownerEmails(orgId)).map((e) => e.kind)).toEqual(["welcome_email", "access_restored"]);
     const { results: tables } = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all<{ name: string }>();
     let dump = "";
     for (const { name } of tables) dump += JSON.stringify((await env.DB.prepare(`SELECT * FROM "${name}"`).all()).results);
@@ -180,8 +178,10 @@ describe("least privilege", () => {
     expect(dump).not.toMatch(/(ck_live_|sk_live_|kvqp_)[0-9A-HJKMNP-TV-Z]{26}/);
   });
 
-  it("the payment worker's config holds no master key; its only secret is the webhook secret", () => {
+  it("the payment worker's config holds no master key and no email binding; its secrets are Stripe's", () => {
     expect(config).not.toMatch(/MASTER_ADMIN_KEY/);
+    expect(config).not.toMatch(/send_email/);
+    expect((env as unknown as Record<string, unknown>).EMAIL).toBeUndefined();
     expect(config).toMatch(/entrypoint = "BillingService"/);
     expect(Object.keys(env).filter((k) => k.startsWith("MASTER_ADMIN_KEY"))).toEqual([]);
   });
@@ -212,7 +212,6 @@ describe("D1 round trips of the payment worker's own database, per delivery", ()
   }
 
   it("checkout 3, a restoring invoice.paid 4, a cancellation 4, a dispute 4, a duplicate 2", async () => {
-    spyEmail();
     const orgId = newOrgId();
     const measure = async (event: unknown) => {
       const { db, counter } = counted();

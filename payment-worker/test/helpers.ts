@@ -1,7 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import Stripe from "stripe";
-import { vi } from "vitest";
 import worker from "../src/index";
 import checkout from "./fixtures/checkout.session.completed.json";
 import dispute from "./fixtures/charge.dispute.created.json";
@@ -71,25 +70,19 @@ export async function deliverWithEnv(overrides: Record<string, unknown>, event: 
   return res;
 }
 
-export interface SentEmail {
-  to: string;
-  raw: string;
-}
-
-export function spyEmail() {
-  const sent: SentEmail[] = [];
-  vi.spyOn(env.EMAIL, "send").mockImplementation((async (m: EmailMessage) => {
-    sent.push({ to: m.to, raw: (m as unknown as Record<string, string>)["EmailMessage::raw"] });
-  }) as never);
-  return sent;
-}
-
-/** The client and server keys an email carries. */
-export const keysIn = (raw: string) => {
-  const body = /Content-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(raw)![1].replace(/\s+/g, "");
-  const text = new TextDecoder().decode(Uint8Array.from(atob(body), (c) => c.charCodeAt(0)));
-  return { client: /(ck_live_[0-9A-Z]{26})/.exec(text)?.[1], server: /(sk_live_[0-9A-Z]{26})/.exec(text)?.[1] };
-};
+/**
+ * The emails the service queued for an org's owner (its outbox rows, oldest first): the payment worker sends none,
+ * and none of these carries a key (claim-to-mint).
+ */
+export const ownerEmails = async (orgId: string) =>
+  (
+    await env.SERVICE_DB.prepare(
+      `SELECT o.kind, u.email FROM outbox o JOIN users u ON u.id = json_extract(o.payload, '$.user_id')
+        WHERE json_extract(o.payload, '$.org_id') = ? ORDER BY o.created_at, o.id`,
+    )
+      .bind(orgId)
+      .all<{ kind: string; email: string }>()
+  ).results;
 
 export const org = (orgId: string) =>
   env.SERVICE_DB.prepare("SELECT * FROM organizations WHERE org_id = ?").bind(orgId).first<Record<string, any>>();

@@ -1,9 +1,8 @@
 import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { deliver, deliverWithEnv, eventFor, hmacHex, keysIn, liveKeyHashes, org, spyEmail, uniq } from "./helpers";
+import { deliver, deliverWithEnv, eventFor, liveKeyHashes, org, ownerEmails, uniq } from "./helpers";
 
-const hashes = async (keys: { client?: string; server?: string }) => [await hmacHex(env.API_KEY_PEPPER, keys.client!), await hmacHex(env.API_KEY_PEPPER, keys.server!)].sort();
 
 afterEach(() => vi.restoreAllMocks());
 const newOrgId = () => `org_${uniq("pw").replace(/[^a-z0-9_]/g, "")}`;
@@ -30,8 +29,7 @@ describe("signature", () => {
 });
 
 describe("checkout.session.completed", () => {
-  it("creates the org once and emails its two keys once to the customer, even when Stripe delivers it twice", async () => {
-    const sent = spyEmail();
+  it("creates the org once, keyless, with the customer as its owner (one welcome email), even when Stripe delivers it twice", async () => {
     const logged: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
     const orgId = newOrgId();
@@ -44,26 +42,22 @@ describe("checkout.session.completed", () => {
     expect(await again.json<any>()).toMatchObject({ action: "duplicate", detail: "org_created" });
 
     expect(await org(orgId)).toMatchObject({ name: "Acme Corp", tier: "standard", domain: "general", status: "active", allowed_origins: '["https://acme.example.com","https://app.acme.example.com"]' });
-    expect(sent).toHaveLength(1);
-    expect(sent[0].to).toBe("billing@acme.example.com");
-    const keys = keysIn(sent[0].raw);
-    expect(keys.client).toMatch(/^ck_live_/);
-    expect(keys.server).toMatch(/^sk_live_/);
-    expect(await liveKeyHashes(orgId)).toEqual(await hashes(keys));
+    // Claim-to-mint: no key exists until the owner makes them in the console; the owner is the checkout's email.
+    expect(await liveKeyHashes(orgId)).toEqual([]);
+    expect(await ownerEmails(orgId)).toEqual([{ kind: "welcome_email", email: "billing@acme.example.com" }]);
     const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(`checkout:${event.data.object.id}`).first<any>();
     expect(idem.n).toBe(1);
     expect(logged.some((l) => l.includes("org_created"))).toBe(true);
-    for (const key of [keys.client!, keys.server!]) expect(logged.join("\n")).not.toContain(key); // the keys go to the customer's email, nowhere else
+    expect(logged.join("\n")).not.toMatch(/(ck_live_|sk_live_|kvqp_)[0-9A-Z]{10}/);
   });
 
   it("invalid metadata: the service's 422 is logged and acknowledged, nothing is created or sent", async () => {
-    const sent = spyEmail();
     const orgId = newOrgId();
     const res = await deliver(eventFor("checkout.session.completed", orgId, (e) => (e.data.object.metadata.domain = "astrology")));
     expect(res.status).toBe(200);
     expect(await res.json<any>()).toMatchObject({ action: "org_create_refused", status: 422, detail: "VALIDATION_FAILED" });
     expect(await org(orgId)).toBeNull();
-    expect(sent).toHaveLength(0);
+    expect(await ownerEmails(orgId)).toEqual([]);
   });
 });
 
@@ -76,15 +70,13 @@ describe("service trouble", () => {
     expect((await deliverWithEnv({ BILLING: down }, event)).status).toBe(503);
     expect((await deliverWithEnv({ BILLING: failing }, event)).status).toBe(503);
     expect(await org(orgId)).toBeNull();
-    spyEmail();
     expect((await deliver(event)).status).toBe(200);
     expect((await org(orgId))?.status).toBe("active");
   });
 });
 
 describe("the billing lifecycle", () => {
-  it("a cancellation before the checkout is acknowledged; a real one suspends once; a paid invoice restores with new keys", async () => {
-    const sent = spyEmail();
+  it("a cancellation before the checkout is acknowledged; a real one suspends once; a paid invoice restores, keyless, and tells the owner", async () => {
     const orgId = newOrgId();
     // Out of order: the cancellation arrives before any checkout is recorded. Acknowledged, nothing to act on.
     const early = await deliver(eventFor("customer.subscription.deleted", orgId));
@@ -92,7 +84,7 @@ describe("the billing lifecycle", () => {
     expect(await early.json<any>()).toMatchObject({ action: "ignored" });
 
     expect((await deliver(eventFor("checkout.session.completed", orgId))).status).toBe(200);
-    const createdKeys = keysIn(sent[0].raw);
+    expect(await liveKeyHashes(orgId)).toEqual([]); // keyless until the owner claims its keys in the console
 
     // Dunning exhausted: suspends, once, however often Stripe delivers it.
     const failed = eventFor("invoice.payment_failed", orgId, (e) => (e.created -= 10));
@@ -103,20 +95,17 @@ describe("the billing lifecycle", () => {
     const suspends = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ADMIN_BILLING_SUSPEND'").bind(orgId).first<any>();
     expect(suspends.n).toBe(1);
 
-    // The invoice is paid: billing rotate, new keys emailed once; its redelivery changes and sends nothing.
+    // The invoice is paid: the org is active again with no live key (the old ones stay revoked), and the owner is
+    // told, once, to make new keys in the console; the redelivery changes and queues nothing.
     const paid = eventFor("invoice.paid", orgId);
     expect(await (await deliver(paid)).json<any>()).toMatchObject({ action: "billing_rotated" });
     expect(await (await deliver(paid)).json<any>()).toMatchObject({ action: "duplicate" });
     expect((await org(orgId))?.status).toBe("active");
-    expect(sent).toHaveLength(2);
-    const newKeys = keysIn(sent[1].raw);
-    expect(newKeys.client).not.toBe(createdKeys.client);
-    expect(newKeys.server).not.toBe(createdKeys.server);
-    expect(await liveKeyHashes(orgId)).toEqual(await hashes(newKeys));
+    expect(await liveKeyHashes(orgId)).toEqual([]);
+    expect((await ownerEmails(orgId)).map((e) => e.kind)).toEqual(["welcome_email", "access_restored"]);
   });
 
   it("invoice.paid for an active org changes nothing", async () => {
-    spyEmail();
     const orgId = newOrgId();
     await deliver(eventFor("checkout.session.completed", orgId));
     const before = await liveKeyHashes(orgId);
@@ -125,7 +114,6 @@ describe("the billing lifecycle", () => {
   });
 
   it("exhausted dunning suspends; a failed payment with retries left does not", async () => {
-    spyEmail();
     const orgId = newOrgId();
     await deliver(eventFor("checkout.session.completed", orgId));
     const retrying = eventFor("invoice.payment_failed", orgId, (e) => (e.data.object.next_payment_attempt = Math.floor(Date.now() / 1000) + 86400));

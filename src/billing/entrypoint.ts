@@ -8,7 +8,10 @@ import { app } from "../app";
 import type { Bindings } from "../lib/http/context";
 import { BILLING_RPC, type MasterScope } from "../lib/auth/master-key";
 
-/** What a billing call answers: the HTTP status and JSON body the same route gives over HTTPS. */
+/**
+ * What a billing call answers: the HTTP status and JSON body the same route gives over HTTPS. Never a key: through
+ * this binding org create and billing rotate mint none (claim-to-mint).
+ */
 export interface BillingAnswer {
   status: number;
   body: Record<string, any>;
@@ -20,6 +23,8 @@ export interface OrgCreateInput {
   domain?: string;
   tier?: string;
   allowed_origins?: string | string[];
+  /** The org's owner: required through the binding (they claim the keys in the console). */
+  owner_email?: string;
 }
 
 export interface UsageQuery {

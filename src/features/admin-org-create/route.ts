@@ -14,6 +14,17 @@ export const OrgCreateBody = z
     domain: z.enum(DOMAINS, { error: `Must be one of: ${DOMAINS.join(", ")}.` }).openapi({ example: "general" }),
     tier: z.enum(TIERS, { error: `Must be one of: ${TIERS.join(", ")}.` }).openapi({ example: "starter" }),
     allowed_origins: AllowedOrigins,
+    owner_email: z
+      .string({ error: "Must be a string." })
+      .trim()
+      .max(254, "Must be at most 254 characters.")
+      .pipe(z.email("Must be an email address."))
+      .optional()
+      .openapi({
+        description:
+          "Optional: the org's owner (an existing account is reused). They get the welcome email (set your password, or sign in) and manage the org's keys in the console.",
+        example: "owner@acme.example.com",
+      }),
   })
   .openapi("OrgCreateRequest");
 
@@ -24,12 +35,12 @@ const OrgCreated = z
       description: "The org's client key (ck_live_…), present only in the first response. Never stored.",
       example: "ck_live_7M2K9Q4W1E8R5T3Y6U0P2A4S6D",
     }),
-    prefix: z.string().openapi({ example: "7M2K9Q4W" }),
+    prefix: z.string().nullable().openapi({ example: "7M2K9Q4W", description: "null for an org created without keys (through the billing binding: the owner mints them in the console)." }),
     server_api_key: z.string().optional().openapi({
       description: "The org's server key (sk_live_…): administers the org's keys and reads its audit log. First response only; never stored.",
       example: "sk_live_3H8J2K5M7N9P1Q4R6S8T0V2W4X",
     }),
-    server_prefix: z.string().openapi({ example: "3H8J2K5M" }),
+    server_prefix: z.string().nullable().openapi({ example: "3H8J2K5M" }),
     created_at: z.string(),
     warning: z.string().optional(),
     already_provisioned: z.boolean().optional().openapi({ description: "true on a replay of the same Idempotency-Key." }),
@@ -46,7 +57,8 @@ export const orgCreateRoute = createRoute({
     "Creates the organization and mints its client key (`api_key`, publishable) and its server key " +
     "(`server_api_key`, secret), each returned exactly once. A replay of the same " +
     "Idempotency-Key and body returns the result without the key, with `already_provisioned: true` and the header " +
-    "`Idempotent-Replayed: true`. Called by the payment worker on `checkout.session.completed`.",
+    "`Idempotent-Replayed: true`. The payment worker's binding calls create the org with its `owner_email` and no keys " +
+    "(claim-to-mint: the owner mints them in the console, so no key is ever emailed).",
   security: masterSecurity("ORG_CREATE"),
   middleware: [requireMasterKey("ORG_CREATE"), ...jsonBody] as const,
   request: {

@@ -12,7 +12,9 @@ import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING, TIER_LIMITS, type Tier } from "../orgs/model";
 import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import type { Transition } from "./transitions";
-import { masterIdempotencyEndpoint } from "../../lib/auth/master-key";
+import { masterIdempotencyEndpoint, viaBillingBinding } from "../../lib/auth/master-key";
+import { ulid } from "../../lib/util/ids";
+import { enqueueOutbox } from "../onboarding/outbox-queue";
 
 const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
 
@@ -59,11 +61,16 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
         throw validationError("idempotency_key", "Must equal the Idempotency-Key header.");
       }
     }
-    const pepper = t.mintKeys ? await currentPepper(c.env) : null;
+    // Billing restores through the payment worker's binding mint nothing: the old keys stay revoked, and the owner
+    // is emailed to make new ones in the console (no key ever reaches the payment worker or an email).
+    const restoreWithoutKeys = t.name === "billingRotate" && viaBillingBinding(c);
+    const mints = t.mintKeys && !restoreWithoutKeys;
+    const pepper = mints ? await currentPepper(c.env) : null;
     const db = c.env.DB;
     const now = isoNow();
     const requestId = c.get("requestId");
-    const keys = t.mintKeys ? { client: mintKey("ck_live"), server: mintKey("sk_live") } : null;
+    const keys = mints ? { client: mintKey("ck_live"), server: mintKey("sk_live") } : null;
+    const outboxId = restoreWithoutKeys ? ulid() : null;
     const changedByUs = orgChangedBy(orgId, requestId);
 
     const statements: D1PreparedStatement[] = [
@@ -91,10 +98,21 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
         insertOrgKey(db, orgId, keys.server, serverHash, pepper.id, now, changedByUs),
       );
     }
+    if (outboxId) {
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO outbox (id, kind, payload, created_at, updated_at)
+             SELECT ?, 'access_restored', json_object('user_id', owner_user_id, 'org_id', org_id), ?, ?
+               FROM organizations WHERE org_id = ? AND owner_user_id IS NOT NULL AND ${changedByUs.sql}`,
+          )
+          .bind(outboxId, now, now, orgId, ...changedByUs.binds),
+      );
+    }
     statements.push(
       auditStatement(
         db,
-        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}` },
+        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}${restoreWithoutKeys ? " keys=claim_in_console" : ""}` },
         now,
         changedByUs,
       ),
@@ -103,8 +121,8 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     const flag = FLAG[t.shape];
     const atField = AT_FIELD[t.shape];
     const note = t.shape === "billing_suspended" ? BILLING_SUSPEND_NOTE : null;
-    const success: SqlExpression = keys
-      ? { sql: "json(?)", binds: [JSON.stringify({ rotated: true, org_id: orgId, prefix: keys.client.prefix, server_prefix: keys.server.prefix, rotated_at: now })] }
+    const success: SqlExpression = t.shape === "rotated"
+      ? { sql: "json(?)", binds: [JSON.stringify({ rotated: true, org_id: orgId, prefix: keys?.client.prefix ?? null, server_prefix: keys?.server.prefix ?? null, rotated_at: now })] }
       : { sql: `json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', at${note ? ", 'note', ?" : ""})`, binds: note ? [note] : [] };
     const outcome = await runIdempotentBatch(
       c,
@@ -114,6 +132,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     );
     if (outcome.replay) return outcome.replay;
     if (outcome.stored!.status === 200) forgetOrg(orgId);
+    if (outboxId && outcome.stored!.status === 200) c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
     const minted =
       keys && outcome.stored!.status === 200
         ? { new_api_key: keys.client.plaintext, new_server_api_key: keys.server.plaintext, warning: KEY_SHOWN_ONCE_WARNING }

@@ -36,9 +36,9 @@ const SHAPES: Record<ResponseShape, z.ZodType> = {
       rotated: z.literal(true),
       ...at("rotated_at"),
       new_api_key: z.string().optional().openapi({ description: "The new client key (ck_live_): in the first response only." }),
-      prefix: z.string().openapi({ description: "The new client key's prefix." }),
+      prefix: z.string().nullable().openapi({ description: "The new client key's prefix; null when the payment worker restored the org (no keys: the owner makes new ones in the console)." }),
       new_server_api_key: z.string().optional().openapi({ description: "The new server key (sk_live_): in the first response only." }),
-      server_prefix: z.string().openapi({ description: "The new server key's prefix." }),
+      server_prefix: z.string().nullable().openapi({ description: "The new server key's prefix (null as above)." }),
       warning: z.string().optional(),
     })
     .openapi("OrgKeyRotated"),

@@ -1,12 +1,18 @@
 // The welcome / set-password email: plain text and HTML, as a MIME message for the send_email binding.
 import { createMimeMessage } from "mimetext/browser";
 
+/** What the outbox sends an org's owner. None of them carries a key: keys are minted in the console. */
+export type OwnerEmailKind = "welcome_email" | "access_restored" | "password_reset";
+
 export interface WelcomeEmail {
   from: string; // "Name <address>" or "address"
   to: string;
-  orgName: string;
+  orgName: string | null;
+  /** The set-password link (a token: invite or reset), or the console's sign-in page (the owner has a password). */
   link: string;
-  expiresAt: string; // ISO
+  /** When a token link expires (ISO); null for a sign-in link. */
+  expiresAt: string | null;
+  kind?: OwnerEmailKind;
 }
 
 const escapeHtml = (s: string) =>
@@ -31,25 +37,30 @@ export const unlinkable = (s: string) =>
   s.replace(/\.(?=[\p{L}\p{N}])/gu, "[.]").replace(/:\/\//g, "[:]//").replace(/@(?=[\p{L}\p{N}])/gu, "[at]");
 
 export function renderWelcomeEmail(e: WelcomeEmail) {
-  const expires = new Date(e.expiresAt).toUTCString();
-  const orgName = unlinkable(e.orgName);
-  // A fixed subject: the org name is partner-chosen text, and a subject line is where phishing text would work best.
-  const subject = "Set your password";
-  const text = [
-    `Welcome to ${orgName}.`,
-    "",
-    "An account was created for you. Set your password with this link:",
-    "",
-    e.link,
-    "",
-    `The link works once and expires on ${expires} (72 hours after it was sent).`,
-    "If you did not expect this email, ignore it.",
-  ].join("\n");
+  const kind = e.kind ?? "welcome_email";
+  const orgName = unlinkable(e.orgName ?? "your organization");
+  const expires = e.expiresAt ? new Date(e.expiresAt).toUTCString() : null;
+  const tokenLink = expires !== null;
+  // Fixed subjects: the org name is partner-chosen text, and a subject line is where phishing text would work best.
+  const subject = kind === "password_reset" ? "Reset your password" : kind === "access_restored" ? "Your access is restored" : tokenLink ? "Set your password" : "Your new organization is ready";
+  const opening = {
+    welcome_email: `Welcome to ${orgName}.`,
+    access_restored: `Your payment was received and access to ${orgName} is restored. Your previous API keys stay revoked: sign in to the console to create new ones.`,
+    password_reset: "Someone (we hope you) asked to reset the password of your account.",
+  }[kind];
+  const action = tokenLink
+    ? kind === "password_reset"
+      ? "Choose a new password with this link:"
+      : "Set your password with this link, then sign in to the console to create your API keys:"
+    : "Sign in to the console to create and manage your API keys:";
+  const button = tokenLink ? (kind === "password_reset" ? "Reset your password" : "Set your password") : "Sign in";
+  const note = tokenLink ? `The link works once and expires on ${expires} (${kind === "password_reset" ? "1 hour" : "72 hours"} after it was sent).` : "No API key is ever sent by email.";
+  const text = [opening, "", action, "", e.link, "", note, "If you did not expect this email, ignore it."].join("\n");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111">
-<p>Welcome to <strong>${escapeHtml(orgName)}</strong>.</p>
-<p>An account was created for you. Set your password with this link:</p>
-<p><a href="${escapeHtml(e.link)}">Set your password</a></p>
-<p style="color:#555">The link works once and expires on ${escapeHtml(expires)} (72 hours after it was sent).<br>
+<p>${escapeHtml(opening)}</p>
+<p>${escapeHtml(action)}</p>
+<p><a href="${escapeHtml(e.link)}">${escapeHtml(button)}</a></p>
+<p style="color:#555">${escapeHtml(note)}<br>
 If you did not expect this email, ignore it.</p>
 </body></html>`;
   return { subject, text, html };

@@ -11,7 +11,7 @@ import type { Bindings } from "../../lib/http/context";
 import { isoNow } from "../../lib/util/time";
 import { utcDay } from "../../lib/util/usage-period";
 import { newToken, TOKEN_TTL_MS } from "./crypto";
-import { addressOf, toMime } from "./email";
+import { addressOf, type OwnerEmailKind, toMime } from "./email";
 import { enqueueOutbox, type OutboxMessage } from "./outbox-queue";
 
 export type { OutboxMessage } from "./outbox-queue";
@@ -32,10 +32,13 @@ interface Delivery {
   id: string;
   claimed: { payload: string; attempts: number } | undefined;
   tokenMade: boolean;
-  recipient: { email: string; name: string; org_id: string } | undefined;
+  recipient: { email: string; name: string | null; org_id: string | null; kind: OwnerEmailKind } | undefined;
   token: string;
   expiresAt: string;
 }
+
+/** A reset link lives an hour; an invite (a new owner's first password) 72 hours. */
+export const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
 
 /**
  * One message batch costs two D1 round trips whatever its size: one batch claims every row and makes its token,
@@ -52,24 +55,31 @@ export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bin
   const now = Date.now();
   const claimId = crypto.randomUUID();
   const expiresAt = isoNow(now + TOKEN_TTL_MS);
+  const resetExpiresAt = isoNow(now + RESET_TOKEN_TTL_MS);
   const tokens = await Promise.all(batch.messages.map(() => newToken()));
   const statements = batch.messages.flatMap((message, i) => {
     const id = message.body?.outbox_id ?? "";
     const userOf = `(SELECT json_extract(payload, '$.user_id') FROM outbox WHERE id = ? AND claim_id = ?)`;
+    const isReset = `(SELECT kind = 'password_reset' FROM outbox WHERE id = ? AND claim_id = ?)`;
     return [
       db
         .prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claim_id = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING payload, attempts`)
         .bind(claimId, isoNow(now), id),
-      // A new link retires every older one of this user; only for an owner with no password yet.
-      db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ${userOf} AND used_at IS NULL`).bind(isoNow(now), id, claimId),
-      db
-        .prepare(`INSERT INTO password_tokens (token_hash, user_id, created_at, expires_at) SELECT ?, id, ?, ? FROM users WHERE id = ${userOf} AND password_hash IS NULL`)
-        .bind(tokens[i].hash, isoNow(now), expiresAt, id, claimId),
+      // A new link retires every older one of this user. An invite link only for an owner with no password yet (one
+      // who has a password is sent to the console's sign-in instead); a reset link for anyone who asked.
+      db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ${userOf} AND used_at IS NULL AND (${isReset} OR EXISTS (SELECT 1 FROM users WHERE id = ${userOf} AND password_hash IS NULL))`).bind(isoNow(now), id, claimId, id, claimId, id, claimId),
       db
         .prepare(
-          `SELECT u.email, o.name, o.org_id FROM outbox x
+          `INSERT INTO password_tokens (token_hash, user_id, created_at, expires_at, purpose)
+           SELECT ?, id, ?, CASE WHEN ${isReset} THEN ? ELSE ? END, CASE WHEN ${isReset} THEN 'reset' ELSE 'invite' END
+             FROM users WHERE id = ${userOf} AND (password_hash IS NULL OR ${isReset})`,
+        )
+        .bind(tokens[i].hash, isoNow(now), id, claimId, resetExpiresAt, expiresAt, id, claimId, id, claimId, id, claimId),
+      db
+        .prepare(
+          `SELECT u.email, o.name, o.org_id, x.kind FROM outbox x
              JOIN users u ON u.id = json_extract(x.payload, '$.user_id')
-             JOIN organizations o ON o.org_id = json_extract(x.payload, '$.org_id')
+             LEFT JOIN organizations o ON o.org_id = json_extract(x.payload, '$.org_id')
             WHERE x.id = ? AND x.claim_id = ?`,
         )
         .bind(id, claimId),
@@ -91,7 +101,7 @@ export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bin
     tokenMade: results[i * 4 + 2].meta.changes === 1,
     recipient: results[i * 4 + 3].results[0] as Delivery["recipient"],
     token: tokens[i].token,
-    expiresAt,
+    expiresAt: (results[i * 4 + 3].results[0] as Delivery["recipient"])?.kind === "password_reset" ? resetExpiresAt : expiresAt,
   }));
 
   const outcomes = await Promise.all(deliveries.map((d) => send(env, d)));
@@ -101,8 +111,9 @@ export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bin
     const update = db.prepare(`UPDATE outbox SET status = ?, updated_at = ? WHERE id = ?`).bind(o.status, finishedAt, o.d.id);
     if (o.status === "pending") return [update];
     const event = o.status === "sent" ? "WELCOME_EMAIL_SENT" : "WELCOME_EMAIL_FAILED";
-    const orgId = o.d.recipient?.org_id ?? (JSON.parse(o.d.claimed!.payload) as { org_id: string }).org_id;
-    return [update, auditStatement(db, { event_type: event, actor: ACTOR, org_id: orgId, request_id: `outbox_${o.d.id}`, detail: o.detail }, finishedAt)];
+    const orgId = o.d.recipient?.org_id ?? (JSON.parse(o.d.claimed!.payload) as { org_id?: string | null }).org_id ?? null;
+    const detail = [o.d.recipient && o.d.recipient.kind !== "welcome_email" ? `kind=${o.d.recipient.kind}` : null, o.detail].filter(Boolean).join(" ");
+    return [update, auditStatement(db, { event_type: event, actor: ACTOR, org_id: orgId, request_id: `outbox_${o.d.id}`, detail }, finishedAt)];
   });
   if (finish.length) {
     try {
@@ -123,10 +134,11 @@ type Outcome = { d: Delivery; status: "sent" | "failed" | "pending"; detail?: st
 /** Sends one claimed row's email; null when there was nothing to claim (sent, failed, or being sent). */
 async function send(env: Bindings, d: Delivery): Promise<Outcome> {
   if (!d.claimed) return null;
-  if (!d.tokenMade || !d.recipient) return { d, status: "failed", detail: d.recipient ? "reason=password_already_set" : "reason=no_recipient" };
-  const link = `${publicBaseUrl(env)}/set-password#token=${d.token}`;
+  if (!d.recipient) return { d, status: "failed", detail: "reason=no_recipient" };
+  // A token link when one was made; else the owner already has a password: the console's sign-in page.
+  const link = d.tokenMade ? `${publicBaseUrl(env)}/set-password#token=${d.token}` : `${publicBaseUrl(env)}/console/sign-in`;
   try {
-    const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.expiresAt }, d.id);
+    const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.tokenMade ? d.expiresAt : null, kind: d.recipient.kind }, d.id);
     await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), d.recipient.email, raw));
     return { d, status: "sent", detail: `attempts=${d.claimed.attempts}` };
   } catch (err) {
