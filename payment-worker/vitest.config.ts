@@ -57,6 +57,7 @@ export default defineConfig(async () => {
               ratelimits: {
                 IP_RATE_LIMITER: { namespace_id: "7001", simple: { limit: 1_000_000, period: 60 } },
                 KEY_RATE_LIMITER: { namespace_id: "7002", simple: { limit: 1_000_000, period: 60 } },
+                SIGN_IN_RATE_LIMITER: { namespace_id: "7003", simple: { limit: 1_000_000, period: 60 } },
               },
               queueProducers: { USAGE_QUEUE: { queueName: "org-key-authority-usage" }, OUTBOX_QUEUE: { queueName: "org-key-authority-outbox" } },
               send_email: [{ name: "EMAIL" }],

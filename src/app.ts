@@ -6,6 +6,7 @@ import { registerSecuritySchemes } from "./lib/http/openapi";
 import { ipRateLimit } from "./lib/http/rate-limit";
 import { requestId } from "./lib/http/request-id";
 import { registerAdminOrgCreate } from "./features/admin-org-create";
+import { createConsole } from "./features/console/handler";
 import { registerAdminOrgLifecycle } from "./features/admin-org-lifecycle";
 import { registerAdminPartners } from "./features/admin-partners";
 import { registerHealth } from "./features/health";
@@ -39,6 +40,8 @@ export function createApp() {
   registerPartnerOrgs(app);
   registerOrgSelfServe(app);
   registerOnboarding(app);
+  // The owner console: server-rendered pages, not part of the API (nor of its OpenAPI document).
+  app.route("/console", createConsole() as never);
 
   // The server is the origin the document was fetched from: /docs' "Try it out" calls this very server, on any port.
   app.doc31("/openapi.json", (c) => ({ ...OPENAPI_CONFIG, servers: [{ url: new URL(c.req.url).origin, description: "this server" }] }));

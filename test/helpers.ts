@@ -31,7 +31,8 @@ export function request(path: string, o: CallOptions = {}): Request {
     body = JSON.stringify(o.json);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  return new Request(`http://localhost${path}`, { method: o.method ?? (body ? "POST" : "GET"), headers, body });
+  // A redirect is an answer to assert on, not something to follow (as a browser's fetch with redirect: "manual").
+  return new Request(`http://localhost${path}`, { method: o.method ?? (body ? "POST" : "GET"), headers, body, redirect: "manual" });
 }
 
 /** Through the Worker's real fetch handler, with the test bindings. */

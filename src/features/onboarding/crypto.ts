@@ -28,3 +28,20 @@ export async function hashPassword(password: string): Promise<string> {
   const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations: PBKDF2_ITERATIONS }, key, 256);
   return `pbkdf2-sha256$${PBKDF2_ITERATIONS}$${b64url(salt)}$${b64url(new Uint8Array(bits))}`;
 }
+
+const fromB64url = (s: string) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
+
+/**
+ * Whether `password` matches a stored pbkdf2-sha256$iter$salt$hash, compared in constant time. With no stored hash
+ * (no such account, or no password set yet) it still derives once against a fixed salt, so a sign-in takes the same
+ * time whether or not the account exists.
+ */
+export async function verifyPassword(password: string, stored: string | null): Promise<boolean> {
+  const m = stored ? /^pbkdf2-sha256\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/.exec(stored) : null;
+  const iterations = m ? Math.min(Number(m[1]), PBKDF2_ITERATIONS) : PBKDF2_ITERATIONS;
+  const salt = m ? fromB64url(m[2]) : new Uint8Array(16);
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password.normalize("NFKC")), "PBKDF2", false, ["deriveBits"]);
+  const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256));
+  const expected = m ? fromB64url(m[3]) : new Uint8Array(32);
+  return !!m && expected.byteLength === bits.byteLength && crypto.subtle.timingSafeEqual(bits, expected);
+}

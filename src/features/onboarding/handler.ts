@@ -10,6 +10,7 @@ import { findByIdentifier } from "../partner-orgs/queries";
 import { hashPassword, hashToken } from "./crypto";
 import { countStatement, dailyProvisionCap, isQuotaExceeded, quotaExceeded } from "../partner-orgs/quota";
 import { enqueueOutbox } from "./outbox-queue";
+import { endUserSessionsStatement } from "../console/session";
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page";
 import type { checkTokenRoute, resendInviteRoute, setPasswordRoute } from "./route";
 
@@ -57,6 +58,8 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
           WHERE ${consumedByUs.sql}`,
       )
       .bind(`user:${row.user_id}`, row.user_id, requestId, clientIp(c), now, ...consumedByUs.binds),
+    // A password set or reset ends every console session of the user (a stolen session dies with the old password).
+    endUserSessionsStatement(db, row.user_id, now, consumedByUs),
   ]);
   if (consumed.meta.changes !== 1) throw new ApiError(410, "TOKEN_USED", "This link has already been used."); // lost a race
   return c.json({ password_set: true as const, ...envelope(c) }, 200);

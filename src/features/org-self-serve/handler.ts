@@ -1,19 +1,18 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { auditRevokedKeysStatement, auditStatement } from "../../lib/data/audit";
 import { type AppEnv, envelope } from "../../lib/http/context";
 import { ApiError, unauthorized } from "../../lib/http/errors";
-import { currentPepper, KEY_TYPES, type KeyType, mintKey } from "../../lib/keys/keys";
+import { currentPepper, type KeyType, mintKey } from "../../lib/keys/keys";
 import { answer, fingerprint, runIdempotentBatch, runWithOutcome, storedReplay } from "../../lib/data/idempotency";
 import type { RetiredKeyReplay } from "../../lib/auth/org-key-auth";
 import { isoNow } from "../../lib/util/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { KEY_SHOWN_ONCE_WARNING } from "../orgs/model";
-import { insertOrgKey, orgChangedBy } from "../orgs/queries";
-import { retireKeys, keyStatus } from "../../lib/keys/rotation";
-import { callerOutcome, listOrgKeys, markIfCallerControls, revokeKeysOfType } from "./queries";
+import { orgChangedBy } from "../orgs/queries";
+import { keyStatus } from "../../lib/keys/rotation";
+import { callerOutcome, listOrgKeys, markIfCallerControls } from "./queries";
 import type { auditLogRoute, listKeysRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
-type OrgKeyType = "ck_live" | "sk_live";
+import { type OrgKeyType, revokeStatements, rotateStatements } from "./actions";
 
 /** Self-serve rotations are idempotent per calling key: the same Idempotency-Key from another key is another request. */
 const rotateEndpoint = (keyId: number) => `POST /v1/admin/key/rotate key=${keyId}`;
@@ -51,18 +50,11 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
   const requestId = c.get("requestId");
   const key = mintKey(keyType);
   const mine = orgChangedBy(me.org_id, requestId);
+  const action = { db, orgId: me.org_id, requestId, actor: `org:${me.org_id}`, nowMs, mine };
   const statements = [
     // Of concurrent rotations with one key exactly one mints: the others find their key retired.
     markIfCallerControls(db, me.org_id, me.key_id, requestId),
-    ...retireKeys(db, { org_id: me.org_id, key_type: keyType }, nowMs, window, mine),
-    insertOrgKey(db, me.org_id, key, await pepper.hash(key.plaintext), pepper.id, now, mine),
-    auditStatement(
-      db,
-      { event_type: "KEY_ROTATED", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: KEY_TYPES[keyType] + key.prefix, request_id: requestId, detail: `by=${me.key_prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` },
-      now,
-      mine,
-    ),
-    auditRevokedKeysStatement(db, { actor: `org:${me.org_id}`, org_id: me.org_id, request_id: requestId, detail: "rotated" }, keyType, now, mine),
+    ...rotateStatements(action, keyType, window, key, await pepper.hash(key.plaintext), pepper.id, `by=${me.key_prefix}`),
   ];
   const stored = { rotated: true as const, org_id: me.org_id, key_type: keyType, prefix: key.prefix, rotated_at: now };
   const result = callerOutcome(mine, me.key_id, { sql: "json(?)", binds: [JSON.stringify(stored)] });
@@ -78,13 +70,13 @@ export const revokeOwnKey: RouteHandler<typeof revokeOwnKeyRoute, AppEnv> = asyn
   const me = c.get("org");
   const keyType: OrgKeyType = c.req.valid("json").key_type ?? (me.key_type as OrgKeyType);
   const db = c.env.DB;
-  const now = isoNow();
+  const nowMs = Date.now();
+  const now = isoNow(nowMs);
   const requestId = c.get("requestId");
   const mine = orgChangedBy(me.org_id, requestId);
   const [marked, revoked] = await db.batch<{ prefix: string }>([
     markIfCallerControls(db, me.org_id, me.key_id, requestId),
-    revokeKeysOfType(db, me.org_id, keyType, now, mine),
-    auditRevokedKeysStatement(db, { actor: `org:${me.org_id}`, org_id: me.org_id, request_id: requestId }, keyType, now, mine),
+    ...revokeStatements({ db, orgId: me.org_id, requestId, actor: `org:${me.org_id}`, nowMs, mine }, keyType),
   ]);
   forgetOrg(me.org_id);
   if (marked.meta.changes !== 1) throw unauthorized(); // the calling key was revoked concurrently
