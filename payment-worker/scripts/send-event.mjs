@@ -1,5 +1,6 @@
 // Signs a Stripe event fixture the way Stripe does and POSTs it to the payment worker.
-//   npm run stripe:send -- checkout.session.completed [--org org_acme_demo] [--keep-id] [--port 8788 | --url http://host:port]
+//   npm run stripe:send -- checkout.session.completed [--org org_acme_demo] [--email you@example.com] [--keep-id]
+//                          [--port 8788 | --url http://host:port]
 // A fresh event id is used unless --keep-id (keep it to see a redelivery replay).
 import { readFileSync } from "node:fs";
 import Stripe from "stripe";
@@ -19,7 +20,8 @@ if (!secret) throw new Error("No STRIPE_WEBHOOK_SECRET in payment-worker/.dev.va
 const event = JSON.parse(
   readFileSync(new URL(`../test/fixtures/${type}.json`, import.meta.url), "utf8")
     .replaceAll("org_acme_2026_example", orgId)
-    .replaceAll("cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ", `cs_local_${orgId}`),
+    .replaceAll("cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ", `cs_local_${orgId}`)
+    .replaceAll("billing@acme.example.com", flag("email", "billing@acme.example.com")),
 );
 if (!args.includes("--keep-id")) event.id = `evt_local_${Date.now().toString(36)}`;
 event.created = Math.floor(Date.now() / 1000);

@@ -46,7 +46,8 @@ button.danger{background:#b3261e}
 .actions{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem;margin-top:1.25rem}
 .card{border:1px solid #dadce0;border-radius:10px;padding:1rem;margin:1rem 0}
 .actions .card{margin:0}
-table{width:100%;border-collapse:collapse;font-size:.92rem;display:block;overflow-x:auto}
+.table-wrap{overflow-x:auto;margin:.5rem 0}
+table{width:100%;border-collapse:collapse;font-size:.92rem}
 caption{text-align:left;color:#444;padding:.25rem 0}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e3e3e3;white-space:nowrap}
 .status{padding:.1rem .5rem;border-radius:999px;background:#e8eaed}

@@ -152,6 +152,7 @@ export function KeysPage(p: { user: { email: string }; org: OwnedOrg; keys: (Org
           </form>
         </section>
       )}
+      <div class="table-wrap" tabindex={0} role="region" aria-label="Keys">
       <table>
         <caption>Every key of this organization, newest first</caption>
         <thead>
@@ -174,11 +175,12 @@ export function KeysPage(p: { user: { email: string }; org: OwnedOrg; keys: (Org
           )}
         </tbody>
       </table>
+      </div>
       {active && live.length > 0 && (
         <div class="actions">
           {(["sk_live", "ck_live"] as const).map((type) => (
-            <section class="card">
-              <h2>{KEY_LABEL[type]}</h2>
+            <section class="card" aria-labelledby={`actions-${type}`}>
+              <h2 id={`actions-${type}`}>{KEY_LABEL[type]}</h2>
               <form method="post" action={`/console/orgs/${p.org.org_id}/keys/rotate`} class="inline">
                 <input type="hidden" name="form_id" value={`${p.formId}-${type}`} />
                 <input type="hidden" name="key_type" value={type} />
@@ -186,9 +188,9 @@ export function KeysPage(p: { user: { email: string }; org: OwnedOrg; keys: (Org
                 <select id={`window-${type}`} name="window">
                   {WINDOWS.map((w) => <option value={String(w.seconds)}>{w.label}</option>)}
                 </select>
-                <button type="submit" aria-label={`Rotate the ${KEY_LABEL[type].toLowerCase()}`}>Rotate</button>
+                <button type="submit">Rotate</button>
               </form>
-              <a class="danger-link" href={`/console/orgs/${p.org.org_id}/keys/revoke?key_type=${type}`} aria-label={`Revoke the ${KEY_LABEL[type].toLowerCase()}`}>Revoke</a>
+              <a class="danger-link" href={`/console/orgs/${p.org.org_id}/keys/revoke?key_type=${type}`}>Revoke</a>
             </section>
           ))}
         </div>
@@ -238,6 +240,7 @@ export const AuditPage = (p: { user: { email: string }; org: OwnedOrg; rows: Aud
       </select>
       <button type="submit">Filter</button>
     </form>
+    <div class="table-wrap" tabindex={0} role="region" aria-label="Events">
     <table>
       <caption>Newest first</caption>
       <thead>
@@ -259,6 +262,7 @@ export const AuditPage = (p: { user: { email: string }; org: OwnedOrg; rows: Aud
         )}
       </tbody>
     </table>
+    </div>
     {p.older && <p><a href={p.older}>Older events</a></p>}
   </Layout>
 );
