@@ -7,54 +7,18 @@
 // email the runtime wrote holds a key. Screenshots go to test-results/ (and to docs/ with --update-docs).
 // Run: npm run test:browser
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { executeSql } from "../../bench/lib.mjs";
 import { freePort } from "../../scripts/local.mjs";
+import { assert, check, emails, finish, launchChromium, plainText, sleep } from "./harness.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const OUT = "test-results";
 const STATE = ".wrangler/console-browser-test";
 const UPDATE_DOCS = process.argv.includes("--update-docs");
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 mkdirSync(OUT, { recursive: true });
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`  ✓ ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`  ✗ ${name}\n    ${err instanceof Error ? err.message : err}`);
-  }
-}
-const assert = (cond, message) => {
-  if (!cond) throw new Error(message);
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Every .eml the runtime wrote since `since` (both workers write under .wrangler/tmp). */
-function emails(since) {
-  const found = [];
-  const walk = (dir) => {
-    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith(".eml") && statSync(path).mtimeMs >= since) found.push(readFileSync(path, "utf8"));
-    }
-  };
-  walk(".wrangler/tmp");
-  walk("payment-worker/.wrangler/tmp");
-  return found;
-}
-const plainText = (raw) => {
-  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n\r?\n?--/i.exec(raw);
-  return m ? Buffer.from(m[1].replace(/\s+/g, ""), "base64").toString("utf8") : "";
-};
 async function linkFor(address, since) {
   for (let i = 0; i < 150; i++) {
     const mail = emails(since).find((raw) => raw.includes(address));
@@ -78,11 +42,6 @@ async function shot(page, name) {
 }
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-if (!existsSync(CHROMIUM)) {
-  console.error(`Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium).`);
-  process.exit(1);
-}
-
 const started = Date.now();
 const stamp = Date.now().toString(36);
 rmSync(STATE, { recursive: true, force: true });
@@ -104,10 +63,7 @@ for (let i = 0; ; i++) {
   await sleep(300);
 }
 const SECRETS = Object.fromEntries(readFileSync(".dev.vars", "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l)).filter(Boolean).map((m) => [m[1], m[2]]));
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const owner = `owner.${stamp}@console-test.example.com`;
 const orgId = `org_console_${stamp}`;
 const PASSWORD = "correct horse battery staple";
@@ -294,5 +250,4 @@ try {
   } catch {}
   await sleep(500);
 }
-console.log(`\n${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

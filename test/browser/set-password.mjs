@@ -3,68 +3,21 @@
 // Debian's Chromium (playwright-core), set a password with the keyboard on a phone-sized screen, see success; open
 // the link again and see that it is used. Then the API reference at /docs renders every route with no request
 // leaving the machine. Screenshots go to test-results/. Run: npm run test:browser
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
 import { freshDatabase, SECRETS, startWorker } from "../../bench/lib.mjs";
+import { assert, check, emails, finish, launchChromium, plainText } from "./harness.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const OUT = "test-results";
 mkdirSync(OUT, { recursive: true });
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`  ✓ ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`  ✗ ${name}\n    ${err instanceof Error ? err.message : err}`);
-  }
-}
-const assert = (cond, message) => {
-  if (!cond) throw new Error(message);
-};
-
-function emailsTo(address, since) {
-  const root = ".wrangler/tmp";
-  const found = [];
-  const walk = (dir) => {
-    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith(".eml") && statSync(path).mtimeMs >= since) {
-        const raw = readFileSync(path, "utf8");
-        if (raw.includes(`To: ${address}`) || raw.includes(`To: <${address}>`)) found.push(raw);
-      }
-    }
-  };
-  walk(root);
-  return found;
-}
-
-/** The text/plain part of a MIME message (base64, as the service writes it). */
-function plainText(raw) {
-  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n\r?\n?--/i.exec(raw);
-  assert(m, "the email has no text/plain part");
-  return Buffer.from(m[1].replace(/\s+/g, ""), "base64").toString("utf8");
-}
-
-if (!existsSync(CHROMIUM)) {
-  console.error(`Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium).`);
-  process.exit(1);
-}
+/** Emails to `address` since `since`. */
+const emailsTo = (address, since) => emails(since, [".wrangler/tmp"]).filter((raw) => raw.includes(`To: ${address}`) || raw.includes(`To: <${address}>`));
 
 const started = Date.now();
 const stamp = Date.now().toString(36);
 const owner = `owner.${stamp}@browser-test.example.com`;
 freshDatabase(".wrangler/browser-test");
 const worker = await startWorker({ persistTo: ".wrangler/browser-test", vars: { PUBLIC_BASE_URL: "http://127.0.0.1:PORT" } });
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 let link;
 try {
   console.log("set-password in a browser");
@@ -90,6 +43,7 @@ try {
     }
     assert(mails.length === 1, `expected one email to ${owner}, found ${mails.length}`);
     const text = plainText(mails[0]);
+    assert(text, "the email has no text/plain part");
     link = /(http:\/\/\S+\/set-password#token=[A-Za-z0-9_-]{43})/.exec(text)?.[1];
     assert(link, "no set-password link in the email");
     assert(text.includes("Browser Test Co"), "the email does not name the org");
@@ -166,5 +120,4 @@ try {
   await browser.close();
   worker.stop();
 }
-console.log(`\n${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -9,7 +9,7 @@ import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
 import type { Child } from "hono/jsx";
 import { AUDIT_EVENT_TYPES, auditFailure, auditStatement } from "../../lib/data/audit";
-import { runIdempotentBatch, type SqlExpression, type SqlResult, sqlErrorBody, sqlText, type StoredResult } from "../../lib/data/idempotency";
+import { outcomeUnderMark, runIdempotentBatch, type SqlExpression, type SqlResult, sqlText, type StoredResult } from "../../lib/data/idempotency";
 import type { AppContext, AppEnv } from "../../lib/http/context";
 import { clientIp, rateLimitsOff } from "../../lib/http/rate-limit";
 import { currentPepper, mintKey } from "../../lib/keys/keys";
@@ -20,11 +20,11 @@ import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
 import { verifyPassword } from "../onboarding/crypto";
 import { claimStatements, type OrgKeyType, revokeStatements, rotateStatements } from "../org-self-serve/actions";
-import { listOrgKeys } from "../org-self-serve/queries";
+import { listOrgKeys, listOrgKeysStatement, type OrgKeyListRow } from "../org-self-serve/queries";
 import { orgChangedBy } from "../orgs/queries";
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_JS } from "./assets";
 import * as p from "./pages";
-import { auditPage, markIfOwnerControls, NO_LIVE_KEYS, type OwnedOrg, ownedOrg, ownedOrgs, userByEmail } from "./queries";
+import { auditPage, markIfOwnerControls, NO_LIVE_KEYS, type OwnedOrg, ownedOrg, ownedOrgStatement, ownedOrgs, userByEmail } from "./queries";
 import { clearSessionCookie, type ConsoleUser, endSessionStatement, requireUser, startSession } from "./session";
 
 type ConsoleEnv = AppEnv & { Variables: { user: ConsoleUser } };
@@ -35,6 +35,7 @@ export const SIGN_IN_FAILED = "The email or password is not right.";
 export const SIGN_IN_FAILURE_FLOOR_MS = 400;
 const RETRY_AFTER = "60";
 const AUDIT_PAGE = 50;
+const KEYS_SHOWN = 100;
 const FORM_ID = /^[0-9A-Za-z_-]{10,80}$/;
 const WINDOW_SECONDS: readonly number[] = p.WINDOWS.map((w) => w.seconds);
 
@@ -63,11 +64,24 @@ async function allowed(c: AppContext, ...subjects: string[]) {
 }
 
 /** The answer of a console action, decided at the end of its batch: 200 under the mark, else 409. */
-const actionOutcome = (mine: SqlExpression, success: SqlExpression, refusal: string): SqlResult => ({
-  select: `SELECT CASE WHEN ${mine.sql} THEN 200 ELSE 409 END AS status,
-      CASE WHEN ${mine.sql} THEN ${success.sql} ELSE ${sqlErrorBody("ORG_STATE_CONFLICT", sqlText(refusal))} END AS body`,
-  binds: [...mine.binds, ...mine.binds, ...success.binds],
-});
+const actionOutcome = (mine: SqlExpression, success: SqlExpression, refusal: string) => outcomeUnderMark(mine, success, { sql: sqlText(refusal), binds: [] });
+
+/**
+ * What every key action of the signed-in owner shares: the batch's mark ("this user owns the org and it is
+ * active", plus `extra` SQL) and the statements' context, with audit actor user:<id>.
+ */
+function ownerAction(c: ConsoleContext, org: OwnedOrg, extra = "") {
+  const user = c.get("user");
+  const db = c.env.DB;
+  const requestId = c.get("requestId");
+  const mine = orgChangedBy(org.org_id, requestId);
+  return {
+    user,
+    mine,
+    mark: markIfOwnerControls(db, org.org_id, user.user_id, requestId, extra),
+    action: { db, orgId: org.org_id, requestId, actor: `user:${user.user_id}`, nowMs: Date.now(), mine },
+  };
+}
 
 /** Runs a console action's batch under its form id; a replay (double submit, reload) returns the stored result. */
 async function runAction(c: ConsoleContext, action: string, orgId: string, formId: string, statements: D1PreparedStatement[], result: SqlResult, minted: string[]) {
@@ -182,21 +196,31 @@ export function createConsole() {
   });
 
   /** The owned org of the path, or a 404 page (another owner's org is not found either). */
+  const notFound = (c: ConsoleContext) => page(c, <p.MessagePage title="Not found" message="No such organization among yours." user={c.get("user")} back="/console" />, 404);
   const withOrg = (handler: (c: ConsoleContext, org: OwnedOrg) => Promise<Response>) => async (c: ConsoleContext) => {
     const org = await ownedOrg(c.env.DB, c.get("user").user_id, c.req.param("orgId") ?? "");
-    if (!org) return page(c, <p.MessagePage title="Not found" message="No such organization among yours." user={c.get("user")} back="/console" />, 404);
+    if (!org) return notFound(c);
     return handler(c, org);
   };
 
   r.get("/orgs/:orgId", requireUser, withOrg(async (c, org) => page(c, <p.OverviewPage user={c.get("user")} org={org} />)) as never);
 
-  const keysPage = async (c: ConsoleContext, org: OwnedOrg, status = 200, messages: { notice?: string; error?: string } = {}) => {
+  const renderKeys = (c: ConsoleContext, org: OwnedOrg, rows: OrgKeyListRow[], status = 200, messages: { notice?: string; error?: string } = {}) => {
     const now = isoNow();
-    const { results } = await listOrgKeys(c.env.DB, org.org_id, 100);
-    const keys = results.map((k) => ({ ...k, status: keyStatus(k, now) }));
+    const keys = rows.map((k) => ({ ...k, status: keyStatus(k, now) }));
     return page(c, <p.KeysPage user={c.get("user")} org={org} keys={keys} formId={ulid()} {...messages} />, status);
   };
-  r.get("/orgs/:orgId/keys", requireUser, withOrg((c, org) => keysPage(c, org)) as never);
+  /** The keys page after an action (the org already read). */
+  const keysPage = async (c: ConsoleContext, org: OwnedOrg, status = 200, messages: { notice?: string; error?: string } = {}) =>
+    renderKeys(c, org, (await listOrgKeys(c.env.DB, org.org_id, KEYS_SHOWN)).results, status, messages);
+  // The org and its keys in one round trip (the keys of an org this user does not own are read, and dropped).
+  r.get("/orgs/:orgId/keys", requireUser, async (c) => {
+    const orgId = c.req.param("orgId");
+    const [owned, keys] = await c.env.DB.batch<unknown>([ownedOrgStatement(c.env.DB, c.get("user").user_id, orgId), listOrgKeysStatement(c.env.DB, orgId, KEYS_SHOWN)]);
+    const org = owned.results[0] as OwnedOrg | undefined;
+    if (!org) return notFound(c as never);
+    return renderKeys(c as never, org, keys.results as OrgKeyListRow[]);
+  });
 
   const ALREADY = "This form was already submitted: its result was shown then, and a new key is shown only once.";
   const refusal = (org: OwnedOrg) => (org.status === "active" ? "The organization changed meanwhile; reload and try again." : "The organization is not active: no key actions.");
@@ -207,21 +231,17 @@ export function createConsole() {
     withOrg(async (c, org) => {
       const formId = (await formOf(c))("form_id");
       if (!FORM_ID.test(formId)) return keysPage(c, org, 400, { error: "The form is out of date; try again." });
-      const user = c.get("user");
       const pepper = await currentPepper(c.env);
       const client = mintKey("ck_live");
       const server = mintKey("sk_live");
       const hashes = (await Promise.all([pepper.hash(client.plaintext), pepper.hash(server.plaintext)])) as [string, string];
-      const db = c.env.DB;
-      const requestId = c.get("requestId");
-      const mine = orgChangedBy(org.org_id, requestId);
-      const action = { db, orgId: org.org_id, requestId, actor: `user:${user.user_id}`, nowMs: Date.now(), mine };
+      const { user, mine, mark, action } = ownerAction(c, org, NO_LIVE_KEYS);
       const { replayed, stored } = await runAction(
         c,
         "create",
         org.org_id,
         formId,
-        [markIfOwnerControls(db, org.org_id, user.user_id, requestId, NO_LIVE_KEYS), ...claimStatements(action, client, server, hashes, pepper.id)],
+        [mark, ...claimStatements(action, client, server, hashes, pepper.id)],
         actionOutcome(mine, { sql: "json(?)", binds: [JSON.stringify({ prefix: client.prefix, server_prefix: server.prefix })] }, "The organization already has live keys, or is not active."),
         [client.plaintext, server.plaintext],
       );
@@ -243,19 +263,15 @@ export function createConsole() {
       if (!FORM_ID.test(formId) || !["ck_live", "sk_live"].includes(keyType) || !WINDOW_SECONDS.includes(window)) {
         return keysPage(c, org, 400, { error: "The form is out of date; try again." });
       }
-      const user = c.get("user");
       const pepper = await currentPepper(c.env);
       const key = mintKey(keyType);
-      const db = c.env.DB;
-      const requestId = c.get("requestId");
-      const mine = orgChangedBy(org.org_id, requestId);
-      const action = { db, orgId: org.org_id, requestId, actor: `user:${user.user_id}`, nowMs: Date.now(), mine };
+      const { user, mine, mark, action } = ownerAction(c, org);
       const { replayed, stored } = await runAction(
         c,
         `rotate-${keyType}`,
         org.org_id,
         formId,
-        [markIfOwnerControls(db, org.org_id, user.user_id, requestId), ...rotateStatements(action, keyType, window, key, await pepper.hash(key.plaintext), pepper.id, `by=user:${user.user_id}`)],
+        [mark, ...rotateStatements(action, keyType, window, key, await pepper.hash(key.plaintext), pepper.id, `by=user:${user.user_id}`)],
         actionOutcome(mine, { sql: "json(?)", binds: [JSON.stringify({ prefix: key.prefix })] }, refusal(org)),
         [key.plaintext],
       );
@@ -285,14 +301,9 @@ export function createConsole() {
       const formId = form("form_id");
       const keyType = form("key_type") as OrgKeyType;
       if (!FORM_ID.test(formId) || !["ck_live", "sk_live"].includes(keyType)) return keysPage(c, org, 400, { error: "The form is out of date; try again." });
-      const user = c.get("user");
-      const db = c.env.DB;
-      const requestId = c.get("requestId");
-      const mine = orgChangedBy(org.org_id, requestId);
-      const nowMs = Date.now();
-      const action = { db, orgId: org.org_id, requestId, actor: `user:${user.user_id}`, nowMs, mine };
-      const revokedCount = { sql: "json_object('revoked', (SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND key_type = ? AND revoked_at = ?))", binds: [org.org_id, keyType, isoNow(nowMs)] };
-      const { replayed, stored } = await runAction(c, `revoke-${keyType}`, org.org_id, formId, [markIfOwnerControls(db, org.org_id, user.user_id, requestId), ...revokeStatements(action, keyType)], actionOutcome(mine, revokedCount, refusal(org)), []);
+      const { mine, mark, action } = ownerAction(c, org);
+      const revokedCount = { sql: "json_object('revoked', (SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND key_type = ? AND revoked_at = ?))", binds: [org.org_id, keyType, isoNow(action.nowMs)] };
+      const { replayed, stored } = await runAction(c, `revoke-${keyType}`, org.org_id, formId, [mark, ...revokeStatements(action, keyType)], actionOutcome(mine, revokedCount, refusal(org)), []);
       if (replayed) return keysPage(c, org, 200, { notice: "This revocation was already done." });
       if (stored.status !== 200) return keysPage(c, org, 409, { error: refusal(org) });
       forgetOrg(org.org_id);

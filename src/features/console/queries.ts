@@ -20,16 +20,17 @@ export const userByEmail = (db: D1Database, email: string) =>
 export const ownedOrgs = (db: D1Database, userId: number) =>
   db.prepare(`SELECT org_id, name, tier, status FROM organizations WHERE owner_user_id = ? ORDER BY seq DESC LIMIT 200`).bind(userId).all<Pick<OwnedOrg, "org_id" | "name" | "tier" | "status">>();
 
-/** One owned org with this period's usage, or null. */
-export const ownedOrg = (db: D1Database, userId: number, orgId: string) =>
+/** One owned org with this period's usage (no row when the user does not own it). */
+export const ownedOrgStatement = (db: D1Database, userId: number, orgId: string) =>
   db
     .prepare(
       `SELECT o.org_id, o.name, o.tier, o.status, o.allowed_origins, o.partner_id, o.status_changed_at,
               (SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used
          FROM organizations o WHERE o.org_id = ? AND o.owner_user_id = ?`,
     )
-    .bind(usagePeriod().startDay, orgId, userId)
-    .first<OwnedOrg>();
+    .bind(usagePeriod().startDay, orgId, userId);
+
+export const ownedOrg = (db: D1Database, userId: number, orgId: string) => ownedOrgStatement(db, userId, orgId).first<OwnedOrg>();
 
 export interface AuditRow {
   id: number;

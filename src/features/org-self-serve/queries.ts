@@ -54,8 +54,7 @@ export interface OrgKeyListRow {
 }
 
 /** The org's keys, newest first: no hash, no pepper id. */
-export const listOrgKeys = (db: D1Database, orgId: string, limit: number) =>
-  db
-    .prepare(`SELECT key_type, prefix, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE org_id = ? ORDER BY id DESC LIMIT ?`)
-    .bind(orgId, limit)
-    .all<OrgKeyListRow>();
+export const listOrgKeysStatement = (db: D1Database, orgId: string, limit: number) =>
+  db.prepare(`SELECT key_type, prefix, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE org_id = ? ORDER BY id DESC LIMIT ?`).bind(orgId, limit);
+
+export const listOrgKeys = (db: D1Database, orgId: string, limit: number) => listOrgKeysStatement(db, orgId, limit).all<OrgKeyListRow>();

@@ -6,7 +6,7 @@ import type { AppContext, AppEnv } from "../../lib/http/context";
 import { uniqueViolation } from "../../lib/data/d1";
 import { ApiError } from "../../lib/http/errors";
 import { ulid } from "../../lib/util/ids";
-import { answer, fingerprint, type Idempotency, runIdempotentBatch, runWithOutcome, type SqlExpression, type SqlResult, sqlErrorBody, sqlText } from "../../lib/data/idempotency";
+import { answer, fingerprint, type Idempotency, outcomeUnderMark, runIdempotentBatch, runWithOutcome, sqlText } from "../../lib/data/idempotency";
 import { currentPepper, KEY_TYPES, mintKey, type MintedKey } from "../../lib/keys/keys";
 import { decodeCursor, encodeCursor } from "../../lib/http/paging";
 import { retireKeys } from "../../lib/keys/rotation";
@@ -186,17 +186,6 @@ export const getByExternalId: RouteHandler<typeof getByExternalIdRoute, AppEnv> 
   return c.json(toPartnerOrganization(row), 200);
 };
 
-/**
- * The answer of a partner key rotation, decided at the end of its batch: 200 when this request marked the org (it
- * was active), else 409 ORG_STATE_CONFLICT (a revoked or suspended org gets no live keys from a partner).
- */
-const rotationOutcome = (orgId: string, mine: SqlExpression, success: Record<string, unknown>): SqlResult => ({
-  select: `SELECT CASE WHEN ${mine.sql} THEN 200 ELSE 409 END AS status,
-      CASE WHEN ${mine.sql} THEN json(?)
-           ELSE ${sqlErrorBody("ORG_STATE_CONFLICT", `'The organization is ' || (SELECT status FROM organizations WHERE org_id = ?) || ${sqlText("; keys are rotated only for an active organization.")}`)} END AS body`,
-  binds: [...mine.binds, ...mine.binds, JSON.stringify(success), orgId],
-});
-
 export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c) => {
   const { identifier } = c.req.valid("param");
   const idempotencyKey = c.req.valid("header")["Idempotency-Key"];
@@ -223,7 +212,12 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
     insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now, mine),
     auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now, mine),
   ];
-  const result = rotationOutcome(row.org_id, mine, toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }));
+  // 200 when the org was active (this request marked it), else 409: a suspended or revoked org gets no live keys.
+  const result = outcomeUnderMark(
+    mine,
+    { sql: "json(?)", binds: [JSON.stringify(toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }))] },
+    { sql: `'The organization is ' || (SELECT status FROM organizations WHERE org_id = ?) || ${sqlText("; keys are rotated only for an active organization.")}`, binds: [row.org_id] },
+  );
   const outcome = idempotencyKey
     ? await runIdempotentBatch(c, statements, {
         endpoint: endpoint(c, "POST /api/v1/partner/organizations/{identifier}/rotate-keys"),

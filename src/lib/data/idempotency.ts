@@ -62,6 +62,17 @@ export const sqlErrorBody = (code: ErrorCode, messageSql: string) => `json_objec
 /** A constant message as a SQL string literal (messages are ours, never the caller's). */
 export const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
+/**
+ * The result of a batch guarded by a mark (its first statement marks the org only when the action may apply, and
+ * later statements test `mine`): `success` when this request holds the mark, else 409 ORG_STATE_CONFLICT with the
+ * message `refusal` (SQL). Evaluated at the end of the same batch.
+ */
+export const outcomeUnderMark = (mine: SqlExpression, success: SqlExpression, refusal: SqlExpression): SqlResult => ({
+  select: `SELECT CASE WHEN ${mine.sql} THEN 200 ELSE 409 END AS status,
+      CASE WHEN ${mine.sql} THEN ${success.sql} ELSE ${sqlErrorBody("ORG_STATE_CONFLICT", refusal.sql)} END AS body`,
+  binds: [...mine.binds, ...mine.binds, ...success.binds, ...refusal.binds],
+});
+
 export interface Idempotency {
   endpoint: string;
   key: string;

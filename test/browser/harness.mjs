@@ -1,0 +1,63 @@
+// Shared by the browser tests: ✓/✗ checks with a closing count, Debian's Chromium, and the emails the runtime wrote.
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+let passed = 0;
+let failed = 0;
+
+export async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`  ✓ ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`  ✗ ${name}\n    ${err instanceof Error ? err.message : err}`);
+  }
+}
+
+export const assert = (cond, message) => {
+  if (!cond) throw new Error(message);
+};
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Prints the closing line and exits non-zero if anything failed. */
+export function finish() {
+  console.log(`\n${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+/** Debian's Chromium, headless; exits with a hint when it is not installed. */
+export function launchChromium() {
+  if (!existsSync(CHROMIUM)) {
+    console.error(`Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium).`);
+    process.exit(1);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Every .eml written since `since` under these folders (send_email writes them under .wrangler/tmp). */
+export function emails(since, roots = [".wrangler/tmp", "payment-worker/.wrangler/tmp"]) {
+  const found = [];
+  const walk = (dir) => {
+    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith(".eml") && statSync(path).mtimeMs >= since) found.push(readFileSync(path, "utf8"));
+    }
+  };
+  for (const root of roots) walk(root);
+  return found;
+}
+
+/** The text/plain part of a MIME message (base64, as the service writes it), or "" when it has none. */
+export function plainText(raw) {
+  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n\r?\n?--/i.exec(raw);
+  return m ? Buffer.from(m[1].replace(/\s+/g, ""), "base64").toString("utf8") : "";
+}
