@@ -2,6 +2,9 @@
 // edge cases, injection strings, prototype-pollution keys, duplicate keys, wrong methods and content types.
 // Whatever comes in: never a 5xx, never a stack trace or SQL in a body, never a partial write.
 import { env } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import type { BillingRpc } from "../src/billing/entrypoint";
+import { hashPassword } from "../src/features/onboarding/crypto";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { call, createPartner, makeOrg, MASTER, PARTNER_ORGS, provision, provisionBody, SCOPE_KEYS } from "./helpers";
@@ -36,7 +39,8 @@ async function probe(path: string, init: { method: string; headers?: Record<stri
       const { results } = await env.DB.prepare("SELECT status_code FROM idempotency_keys WHERE idempotency_key = ?").bind(idem).all<{ status_code: number }>();
       for (const r of results) expect([200, 201, res.status]).toContain(r.status_code);
     }
-    if (text) expect(() => JSON.parse(text)).not.toThrow();
+    // The API answers JSON; the console answers its pages.
+    if (text && !path.startsWith("/console")) expect(() => JSON.parse(text)).not.toThrow();
   }
   return res.status;
 }
@@ -76,13 +80,15 @@ const body = (shape: fc.Arbitrary<Record<string, unknown>>, keys: string[]) =>
   );
 
 const json = (headers: Record<string, string> = {}) => ({ "content-type": "application/json", ...headers });
-// The full suite is 11,300 generated cases (about 100 s); HOSTILE_CASES scales every property alike. `npm test` runs
-// 2,500 by default, .ci/run the full 11,300.
-const FULL = 11_300;
+// The full suite is 12,800 generated cases (about 100 s); HOSTILE_CASES scales every property alike. `npm test` runs
+// 2,500 by default, .ci/run the full 12,800.
+const FULL = 12_800;
 const TARGET = Number(env.HOSTILE_CASES ?? FULL);
 const RUN = { numRuns: 0, endOnFailure: true };
 const runs = (n: number) => ({ ...RUN, numRuns: Math.max(5, Math.round((n * TARGET) / FULL)) });
 
+let consoleCookie: string;
+let consoleOrg: string;
 let partnerKey: string;
 let orgKey: string;
 let orgId: string;
@@ -93,6 +99,14 @@ beforeAll(async () => {
   orgKey = org.server_api_key;
   orgId = org.org_id;
   identifier = (await (await provision(partnerKey, provisionBody())).json<any>()).organizationIdentifier;
+  // An owner signed in to the console, with an org made by a paid checkout.
+  const owner = `fuzz.owner@example.com`;
+  consoleOrg = "org_console_fuzz";
+  const billing = exports.BillingService as unknown as BillingRpc;
+  await billing.createOrg("evt_console_fuzz", { org_id: consoleOrg, name: "Fuzz Console", domain: "general", tier: "starter", allowed_origins: "https://a.example.com", owner_email: owner });
+  await env.DB.prepare("UPDATE users SET password_hash = ? WHERE email = ?").bind(await hashPassword("fuzz console password"), owner).run();
+  const signIn = await call("/console/sign-in", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin" }, body: `email=${encodeURIComponent(owner)}&password=fuzz+console+password` });
+  consoleCookie = /(__Host-console=[^;]+)/.exec(signIn.headers.get("set-cookie") ?? "")![1];
 });
 
 describe("hostile input: never a 5xx, a leak or a partial write", () => {
@@ -191,6 +205,38 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
     );
   });
 
+  it("console forms: hostile fields, org ids in the path, cookies and origins", { timeout: 300_000 }, async () => {
+    const formBody = (fields: Record<string, unknown>) =>
+      Object.entries(fields)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(typeof v === "string" ? v.toWellFormed() : JSON.stringify(v)))}`)
+        .join("&");
+    const form = { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin" };
+    const action = fc.constantFrom("create", "rotate", "revoke");
+    await fc.assert(
+      fc.asyncProperty(
+        action,
+        fc.oneof({ weight: 3, arbitrary: fc.constant(consoleOrg) }, { weight: 1, arbitrary: pathPart }),
+        field(fc.stringMatching(/^[0-9A-Za-z_-]{10,30}$/)),
+        field(fc.constantFrom("ck_live", "sk_live")),
+        field(fc.constantFrom("0", "3600", "86400")),
+        fc.constantFrom<Record<string, string>>({}, { cookie: "__Host-console=forged" }, { cookie: "__Host-console=" + "x".repeat(200) }, { origin: "https://evil.example", "sec-fetch-site": "cross-site" }),
+        async (act, org, formId, keyType, window, extra) => {
+          const headers = { ...form, cookie: consoleCookie, ...extra };
+          await probe(`/console/orgs/${org}/keys/${act}`, { method: "POST", headers, body: formBody({ form_id: formId, key_type: keyType, window }) });
+          await probe(`/console/orgs/${org}/${act === "create" ? "audit" : "keys"}?event_type=${segment(String(keyType))}&before=${segment(String(window))}`, { method: "GET", headers: { cookie: consoleCookie } });
+        },
+      ),
+      runs(600),
+    );
+    await fc.assert(
+      fc.asyncProperty(field(fc.emailAddress()), field(fc.string({ maxLength: 60 })), fc.boolean(), async (email, password, forgot) => {
+        await probe(forgot ? "/console/forgot" : "/console/sign-in", { method: "POST", headers: form, body: formBody({ email, password }) });
+      }),
+      runs(300),
+    );
+  });
+
   it("set-password bodies", { timeout: 300_000 }, async () => {
     const shape = fc.record({ token: field(fc.stringMatching(/^[A-Za-z0-9_-]{43}$/)), password: field(fc.string({ minLength: 12, maxLength: 40 })) });
     await fc.assert(
@@ -206,10 +252,11 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
       "/", "/openapi.json", "/set-password", "/v1/admin/org/create", `/v1/admin/org/${orgId}/usage`, "/v1/admin/org/usage",
       `/v1/admin/org/${orgId}/suspend`, `/v1/admin/billing/org/${orgId}/suspend`, "/v1/admin/partners", "/v1/admin/key/rotate",
       "/v1/admin/audit-log", "/v1/admin/keys", PARTNER_ORGS, `${PARTNER_ORGS}/${identifier}/`, `${PARTNER_ORGS}/${identifier}/rotate-keys/`, "/api/v1/auth/set-password",
+      "/console", "/console/sign-in", "/console/forgot", `/console/orgs/${consoleOrg}/keys`, `/console/orgs/${consoleOrg}/keys/create`,
     ];
     const credentials = fc.constantFrom<Record<string, string>>(
       {}, { "x-api-key": "nope" }, { "x-api-key": orgKey.slice(0, -1) + "0" }, { "x-kelviq-partner-key": "kvqp_x" }, { authorization: "Bearer x" },
-      { "x-api-key": MASTER.ORG_CREATE }, { "x-kelviq-partner-key": orgKey },
+      { "x-api-key": MASTER.ORG_CREATE }, { "x-kelviq-partner-key": orgKey }, { cookie: consoleCookie, "sec-fetch-site": "same-origin" },
     );
     await fc.assert(
       fc.asyncProperty(

@@ -35,8 +35,8 @@ main{max-width:60rem;margin:1.5rem auto;padding:1.5rem;background:#fff;border-ra
 h1{font-size:1.5rem;margin:0 0 1rem}
 h2{font-size:1.15rem;margin:0 0 .5rem}
 label{font-weight:600}
-.stack{display:flex;flex-direction:column;gap:.4rem;max-width:24rem}
-.stack button{margin-top:.8rem}
+.fields{display:flex;flex-direction:column;gap:.4rem;max-width:24rem}
+.fields button{margin-top:.8rem}
 input,select{font-size:1rem;padding:.55rem .7rem;border:1px solid #80868b;border-radius:8px;background:#fff;color:#1a1a1a}
 button{font-size:1rem;padding:.55rem 1.1rem;border:0;border-radius:8px;background:#0b57d0;color:#fff;font-weight:600;cursor:pointer}
 button.link{background:none;color:#0b57d0;padding:0;text-decoration:underline;font-weight:400}

@@ -61,7 +61,7 @@ export const SignInPage = (p: { error?: string; email?: string; notice?: string 
     <h1>Sign in</h1>
     {p.notice && <p class="notice" role="status">{p.notice}</p>}
     {p.error && <p class="error" role="alert">{p.error}</p>}
-    <form method="post" action="/console/sign-in" class="stack">
+    <form method="post" action="/console/sign-in" class="fields">
       <label for="email">Email</label>
       <input id="email" name="email" type="email" autocomplete="username" required maxlength={254} value={p.email ?? ""} />
       <label for="password">Password</label>
@@ -79,7 +79,7 @@ export const ForgotPage = (p: { sent?: boolean; error?: string }) => (
     {p.sent ? (
       <p class="notice" role="status">If an account exists for that address, we sent it a link to choose a new password. The link works once, for one hour.</p>
     ) : (
-      <form method="post" action="/console/forgot" class="stack">
+      <form method="post" action="/console/forgot" class="fields">
         <label for="email">Email</label>
         <input id="email" name="email" type="email" autocomplete="username" required maxlength={254} />
         <button type="submit">Send reset link</button>
