@@ -206,10 +206,12 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
   });
 
   it("console forms: hostile fields, org ids in the path, cookies and origins", { timeout: 300_000 }, async () => {
+    // Any generated value as form text (objects without a prototype have no String(): JSON text instead).
+    const asText = (v: unknown) => (typeof v === "string" ? v.toWellFormed() : (JSON.stringify(v) ?? ""));
     const formBody = (fields: Record<string, unknown>) =>
       Object.entries(fields)
         .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(typeof v === "string" ? v.toWellFormed() : JSON.stringify(v)))}`)
+        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(asText(v))}`)
         .join("&");
     const form = { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin" };
     const action = fc.constantFrom("create", "rotate", "revoke");
@@ -224,7 +226,7 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
         async (act, org, formId, keyType, window, extra) => {
           const headers = { ...form, cookie: consoleCookie, ...extra };
           await probe(`/console/orgs/${org}/keys/${act}`, { method: "POST", headers, body: formBody({ form_id: formId, key_type: keyType, window }) });
-          await probe(`/console/orgs/${org}/${act === "create" ? "audit" : "keys"}?event_type=${segment(String(keyType))}&before=${segment(String(window))}`, { method: "GET", headers: { cookie: consoleCookie } });
+          await probe(`/console/orgs/${org}/${act === "create" ? "audit" : "keys"}?event_type=${encodeURIComponent(asText(keyType))}&before=${encodeURIComponent(asText(window))}`, { method: "GET", headers: { cookie: consoleCookie } });
         },
       ),
       runs(600),
