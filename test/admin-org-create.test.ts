@@ -24,7 +24,7 @@ describe("POST /v1/admin/org/create: success", () => {
     expect(res.status).toBe(201);
     const json = await res.json<any>();
     expect(json).toMatchObject({ org_id: body.org_id, warning: expect.stringContaining("ONCE") });
-    expect(json.api_key).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(json.api_key).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
     expect(json.prefix).toBe(json.api_key.slice(8, 16));
     expect(json.request_id).toMatch(/^req_[0-9A-HJKMNP-TV-Z]{26}$/);
     expect(res.headers.get("x-request-id")).toBe(json.request_id);
@@ -45,7 +45,7 @@ describe("POST /v1/admin/org/create: success", () => {
     expect(org.identifier).toMatch(/^[0-9a-f-]{36}$/);
 
     // A client key (api_key, as in the seed) and a server key, both stored as peppered hashes only.
-    expect(json.server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(json.server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
     expect(json.server_prefix).toBe(json.server_api_key.slice(8, 16));
     const keys = await env.DB.prepare("SELECT * FROM api_keys WHERE org_id = ? ORDER BY key_type").bind(body.org_id).all<any>();
     expect(keys.results).toHaveLength(2);

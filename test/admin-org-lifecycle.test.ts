@@ -60,9 +60,9 @@ describe("state transitions", () => {
         const oldKeyWorks = (await asOrg(org.server_api_key, "/v1/admin/audit-log")).status === 200;
         if (action === "billing-rotate" || action === "force-rotate") {
           expect(json).toMatchObject({ rotated: true, warning: expect.stringContaining("ONCE") });
-          expect(json.new_api_key).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+          expect(json.new_api_key).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
           expect(json.prefix).toBe(json.new_api_key.slice(8, 16));
-          expect(json.new_server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+          expect(json.new_server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
           expect(json.server_prefix).toBe(json.new_server_api_key.slice(8, 16));
           expect(await liveKeys(org.org_id)).toBe(2);
           expect(oldKeyWorks).toBe(false);

@@ -15,7 +15,7 @@ describe("POST /v1/admin/partners", () => {
     const json = await res.json<any>();
     expect(json).toMatchObject({ name: "Reseller Inc", warning: expect.stringContaining("ONCE") });
     expect(json.partner_id).toMatch(/^ptn_[0-9A-HJKMNP-TV-Z]{26}$/);
-    expect(json.partner_key).toMatch(/^kvqp_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(json.partner_key).toMatch(/^kvqp_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
     expect(json.prefix).toBe(json.partner_key.slice(5, 13));
     expect(json.request_id).toMatch(/^req_/);
     const dump = await dumpDatabase();
@@ -61,7 +61,7 @@ describe("GET /v1/admin/partners", () => {
     const mine = json.results.find((r: any) => r.partner_id === p.partner_id);
     expect(mine).toMatchObject({ name: "Listed Partner", active: true, prefix: p.prefix, org_count: 1 });
     expect(json.count).toBe(json.results.length);
-    expect(JSON.stringify(json)).not.toMatch(/kvqp_[0-9A-Z]{26}/);
+    expect(JSON.stringify(json)).not.toMatch(/kvqp_[0-9A-Z]{8}_?[0-9A-Z]{18}/);
     expect((await call("/v1/admin/partners", { headers: { "x-api-key": MASTER.ORG_CREATE } })).status).toBe(401);
   });
 });

@@ -23,7 +23,7 @@ const form = (path: string, fields: Record<string, string>, cookie?: string, ext
 const get = (path: string, cookie?: string) => call(path, { headers: cookie ? { cookie } : {} });
 const cookieOf = (res: Response) => /(__Host-console=[^;]+)/.exec(res.headers.get("set-cookie") ?? "")?.[1];
 const formIdIn = (html: string) => /name="form_id" value="([^"]+)"/.exec(html)?.[1];
-const keysIn = (html: string) => [...html.matchAll(/value="((?:ck_live_|sk_live_)[0-9A-Z]{26})"/g)].map((m) => m[1]);
+const keysIn = (html: string) => [...html.matchAll(/value="((?:ck_live_|sk_live_)[0-9A-Z]{8}_[0-9A-Z]{31})"/g)].map((m) => m[1]);
 
 /** An org made by a paid checkout (no keys), its owner with a password set. */
 async function ownedOrg(email = `${uniq("owner")}@example.com`) {

@@ -99,7 +99,8 @@ export function countingDb(db: D1Database) {
   return { db: proxy, counter };
 }
 
-export const PLAINTEXT_KEY_PATTERN = /(ck_live_|sk_live_|kvqp_)[0-9A-HJKMNP-TV-Z]{26}/;
+/** A plaintext key of either format (format 2 has a "_" after the 8-character prefix). */
+export const PLAINTEXT_KEY_PATTERN = /(ck_live_|sk_live_|kvqp_)[0-9A-HJKMNP-TV-Z]{8}_?[0-9A-HJKMNP-TV-Z]{18}/;
 
 /** Every row of every table, as text, for secret scans. */
 export async function dumpDatabase(db: D1Database = env.DB): Promise<string> {

@@ -51,7 +51,7 @@ describe("POST /v1/admin/key/rotate", () => {
     expect(res.status).toBe(200);
     const json = await res.json<any>();
     expect(json).toMatchObject({ rotated: true, org_id: org.org_id, key_type: "sk_live", warning: expect.stringContaining("ONCE") });
-    expect(json.new_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(json.new_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
     expect((await asOrg(org.server_api_key, "/v1/admin/audit-log")).status).toBe(401);
     expect((await asOrg(json.new_api_key, "/v1/admin/audit-log")).status).toBe(200);
     expect(await liveKeys(org.org_id)).toBe(2);
@@ -156,7 +156,7 @@ describe("key roles: only the server key administers the org", () => {
 
   it("org create mints a server key too, returned once as server_api_key with server_prefix", async () => {
     const org = await makeOrg();
-    expect(org.server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(org.server_api_key).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
     expect(org.server_prefix).toBe(org.server_api_key.slice(8, 16));
     expect(org.api_key).toMatch(/^ck_live_/);
     expect((await asOrg(org.server_api_key, "/v1/admin/audit-log")).status).toBe(200);

@@ -66,8 +66,8 @@ describe("POST /api/v1/partner/organizations", () => {
     expect(org.userId).toEqual(expect.any(Number));
     expect(org.organizationIdentifier).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(org.organizationSlug).toBe("provision-test-co");
-    expect(org.clientKey).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{26}$/);
-    expect(org.serverKey).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(org.clientKey).toMatch(/^ck_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
+    expect(org.serverKey).toMatch(/^sk_live_[0-9A-HJKMNP-TV-Z]{8}_[0-9A-HJKMNP-TV-Z]{31}$/);
     expect(org.clientKeyPrefix).toBe(org.clientKey.slice(8, 16));
     expect(org.serverKeyPrefix).toBe(org.serverKey.slice(8, 16));
     expect(org.partnerExternalId).toBe(body.externalId);

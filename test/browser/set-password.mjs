@@ -47,7 +47,7 @@ try {
     link = /(http:\/\/\S+\/set-password#token=[A-Za-z0-9_-]{43})/.exec(text)?.[1];
     assert(link, "no set-password link in the email");
     assert(text.includes("Browser Test Co"), "the email does not name the org");
-    assert(!/(ck_live_|sk_live_|kvqp_)[0-9A-Z]{26}/.test(mails[0]), "an API key is in the email");
+    assert(!/(ck_live_|sk_live_|kvqp_)[0-9A-Z]{8}_?[0-9A-Z]{18}/.test(mails[0]), "an API key is in the email");
   });
 
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });

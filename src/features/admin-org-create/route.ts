@@ -33,12 +33,12 @@ const OrgCreated = z
     org_id: z.string(),
     api_key: z.string().optional().openapi({
       description: "The org's client key (ck_live_…), present only in the first response. Never stored.",
-      example: "ck_live_7M2K9Q4W1E8R5T3Y6U0P2A4S6D",
+      example: "ck_live_7M2K9Q4W_1E8R5T3Y6U0P2A4S6DXV9B3N1FRCF2V",
     }),
     prefix: z.string().nullable().openapi({ example: "7M2K9Q4W", description: "null for an org created without keys (through the billing binding: the owner mints them in the console)." }),
     server_api_key: z.string().optional().openapi({
       description: "The org's server key (sk_live_…): administers the org's keys and reads its audit log. First response only; never stored.",
-      example: "sk_live_3H8J2K5M7N9P1Q4R6S8T0V2W4X",
+      example: "sk_live_3H8J2K5M_7N9P1Q4R6S8T0V2W4XJ5KD7F2T096QQ",
     }),
     server_prefix: z.string().nullable().openapi({ example: "3H8J2K5M" }),
     created_at: z.string(),

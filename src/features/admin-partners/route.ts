@@ -18,7 +18,7 @@ const PartnerIdParam = z.object({
 });
 
 const PartnerKeyIssued = {
-  partner_key: z.string().openapi({ description: "kvqp_ + 26 characters. Shown once; never stored.", example: "kvqp_7M2K9Q4W1E8R5T3Y6V0P2A4S6D" }),
+  partner_key: z.string().openapi({ description: "kvqp_ + 8 (its prefix) + _ + 31 characters (the last 7 a CRC32 checksum). Shown once; never stored.", example: "kvqp_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DB2C4D63HZKPYE" }),
   prefix: z.string().openapi({ example: "7M2K9Q4W" }),
   warning: z.string(),
 };

@@ -17,11 +17,11 @@ export const PartnerOrganization = z
     organizationSlug: z.string().nullable().openapi({ example: "acme-corp" }),
     clientKey: z.string().nullable().openapi({
       description: "The client key (ck_live_…): plaintext only in the provisioning and rotation responses, else null.",
-      example: "ck_live_7M2K9Q4W1E8R5T3Y6V0P2A4S6D",
+      example: "ck_live_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DH8JKMN2PCHZ8G",
     }),
     serverKey: z.string().nullable().openapi({
       description: "The server key (sk_live_…): plaintext only in the provisioning and rotation responses, else null.",
-      example: "sk_live_9Z8Y7X6W5V4T3S2R1Q0P9N8M7K",
+      example: "sk_live_9Z8Y7X6W_5V4T3S2R1Q0P9N8M7KA1B2C31C29RJ5",
     }),
     partnerExternalId: z.string().nullable().openapi({ example: "acme-corp" }),
     clientKeyPrefix: z.string().nullable().openapi({ description: "8 characters after ck_live_.", example: "7M2K9Q4W" }),
