@@ -14,8 +14,16 @@ export function portOf(args, fallback = DEFAULT_PORT) {
   return fallback;
 }
 
-/** `--var` flags for a local service on `port` (wrangler gives --var to the first worker of a `dev` only). */
-export const localVars = (port) => ["--var", `PUBLIC_BASE_URL:http://localhost:${port}`];
+/**
+ * `--var` flags for a local service on `port` (wrangler gives --var to the first worker of a `dev` only): its public
+ * URL, and GitHub's secret scanning keys from the stand-in `npm run scan:report` serves while it reports.
+ */
+export const localVars = (port) => [
+  "--var",
+  `PUBLIC_BASE_URL:http://localhost:${port}`,
+  "--var",
+  "GITHUB_SECRET_SCANNING_KEYS_URL:http://127.0.0.1:8799/meta/public_keys/secret_scanning",
+];
 
 export const wranglerEnv = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" };
 

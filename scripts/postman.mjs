@@ -18,7 +18,7 @@ async function openapiDocument() {
   return res.json();
 }
 
-const FOLDERS = ["Service", "Admin (master-key)", "Partner", "Organization (API key)", "Owner onboarding"];
+const FOLDERS = ["Service", "Admin (master-key)", "Partner", "Organization (API key)", "Owner onboarding", "Leaked keys"];
 const j = (lines) => lines.join("\n");
 const capture = (variable, field) => `if (pm.response.code < 300) pm.environment.set("${variable}", pm.response.json().${field});`;
 /** A pre-request that creates a throwaway org (for force-revoke) or partner (for deactivate) with pm.sendRequest. */
@@ -80,6 +80,10 @@ const FLOW = {
   // Without the emailed token only the refusals can be run: they check the error envelope.
   "POST /api/v1/auth/set-password/check": { status: 400, body: { token: "A".repeat(43) } },
   "POST /api/v1/auth/set-password": { status: 400, body: { token: "A".repeat(43), password: "a long enough password" } },
+  // Only GitHub can sign a report: without its signature the answer is the uniform 401.
+  "POST /v1/secret-scanning/github": { status: 401, body: [{ token: "sk_live_not_a_key", type: "kelviq_key", url: "https://github.com/octocat/Hello-World/blob/main/.env", source: "content" }] },
+  // A made-up key: the answer is the same as for a real one (202), and nothing is revoked.
+  "POST /v1/keys/revoke-leaked": { status: 202, body: { keys: ["sk_live_00000000_000000000000000000000000000000"] } },
 };
 
 const PATH_VARS = { org_id: "org_id", partner_id: "partner_id", identifier: "organization_identifier", externalId: "external_id" };
@@ -90,6 +94,7 @@ function authHeader(security) {
   if (scheme.startsWith("MasterKey_")) return [{ key: "X-API-Key", value: `{{MASTER_ADMIN_KEY_${scheme.slice(10)}}}` }];
   if (scheme === "partnerKeyAuth") return [{ key: "X-Kelviq-Partner-Key", value: "{{PARTNER_KEY}}" }];
   if (scheme === "OrgApiKey") return [{ key: "X-API-Key", value: "{{ORG_SERVER_KEY}}" }];
+  if (scheme === "GithubSecretScanning") return [{ key: "Github-Public-Key-Identifier", value: "{{GITHUB_KEY_ID}}" }, { key: "Github-Public-Key-Signature", value: "{{GITHUB_SIGNATURE}}" }];
   throw new Error(`unknown security scheme ${scheme}`);
 }
 

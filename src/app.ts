@@ -10,6 +10,7 @@ import { createConsole } from "./features/console/handler";
 import { registerAdminOrgLifecycle } from "./features/admin-org-lifecycle";
 import { registerAdminPartners } from "./features/admin-partners";
 import { registerHealth } from "./features/health";
+import { registerLeakedKeys } from "./features/leaked-keys";
 import { registerOnboarding } from "./features/onboarding";
 import { registerOrgSelfServe } from "./features/org-self-serve";
 import { registerPartnerOrgs } from "./features/partner-orgs";
@@ -40,6 +41,7 @@ export function createApp() {
   registerPartnerOrgs(app);
   registerOrgSelfServe(app);
   registerOnboarding(app);
+  registerLeakedKeys(app);
   // The owner console: server-rendered pages, not part of the API (nor of its OpenAPI document).
   app.route("/console", createConsole() as never);
 

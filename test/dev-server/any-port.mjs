@@ -52,6 +52,13 @@ await withScript("start", port, "/", async (base, out) => {
     }
   }
   check(link?.startsWith(`${base}/set-password#token=`), `the welcome email's link uses port ${port}: ${link?.replace(/#token=.*/, "#token=…")}`);
+
+  // A leaked server key, reported the way GitHub would (signed by a local key that npm start trusts): revoked.
+  const created = await (await post("/v1/admin/org/create", { "x-api-key": secrets.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": `scan-${port}-${Date.now()}` }, { org_id: `org_scan_${port}_${Date.now().toString(36)}`, name: "Scan Co", domain: "general", tier: "starter", allowed_origins: "https://scan.example.com" })).json();
+  const report = spawnSync("npm", ["run", "--silent", "scan:report", "--", created.server_api_key, "--port", String(port)], { encoding: "utf8" });
+  check(/→ 200 .*"true_positive"/.test(report.stdout), `npm run scan:report answers true_positive: ${report.stdout.trim() || report.stderr.trim()}`);
+  const after = await fetch(`${base}/v1/admin/keys`, { headers: { "x-api-key": created.server_api_key } });
+  check(after.status === 401, `the reported server key no longer works (${after.status})`);
 });
 
 const paymentsPort = await freePort();

@@ -2,7 +2,7 @@
 import { createMimeMessage } from "mimetext/browser";
 
 /** What the outbox sends an org's owner. None of them carries a key: keys are minted in the console. */
-export type OwnerEmailKind = "welcome_email" | "access_restored" | "password_reset";
+export type OwnerEmailKind = "welcome_email" | "access_restored" | "password_reset" | "key_exposed";
 
 export interface WelcomeEmail {
   from: string; // "Name <address>" or "address"
@@ -13,6 +13,8 @@ export interface WelcomeEmail {
   /** When a token link expires (ISO); null for a sign-in link. */
   expiresAt: string | null;
   kind?: OwnerEmailKind;
+  /** key_exposed: which key (type prefix + 8 characters) was reported, and where it was found. */
+  exposed?: { keyPrefix: string; url: string | null };
 }
 
 const escapeHtml = (s: string) =>
@@ -42,11 +44,16 @@ export function renderWelcomeEmail(e: WelcomeEmail) {
   const expires = e.expiresAt ? new Date(e.expiresAt).toUTCString() : null;
   const tokenLink = expires !== null;
   // Fixed subjects: the org name is partner-chosen text, and a subject line is where phishing text would work best.
-  const subject = kind === "password_reset" ? "Reset your password" : kind === "access_restored" ? "Your access is restored" : tokenLink ? "Set your password" : "Your new organization is ready";
+  const subject =
+    kind === "key_exposed" ? "A key of yours was found in public and revoked"
+    : kind === "password_reset" ? "Reset your password"
+    : kind === "access_restored" ? "Your access is restored"
+    : tokenLink ? "Set your password" : "Your new organization is ready";
   const opening = {
     welcome_email: `Welcome to ${orgName}.`,
     access_restored: `Your payment was received and access to ${orgName} is restored. Your previous API keys stay revoked: sign in to the console to create new ones.`,
     password_reset: "Someone (we hope you) asked to reset the password of your account.",
+    key_exposed: `The key ${e.exposed?.keyPrefix ?? ""}… of ${orgName} was reported leaked${e.exposed?.url ? ` (found at ${e.exposed.url})` : ""} and is revoked: it no longer works. Rotate it in the console to get a new one, or ask your operator to force-rotate the organization's keys.`,
   }[kind];
   const action = tokenLink
     ? kind === "password_reset"

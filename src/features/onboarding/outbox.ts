@@ -32,7 +32,7 @@ interface Delivery {
   id: string;
   claimed: { payload: string; attempts: number } | undefined;
   tokenMade: boolean;
-  recipient: { email: string; name: string | null; org_id: string | null; kind: OwnerEmailKind } | undefined;
+  recipient: { email: string; name: string | null; org_id: string | null; kind: OwnerEmailKind; key_prefix: string | null; url: string | null } | undefined;
   token: string;
   expiresAt: string;
 }
@@ -77,7 +77,7 @@ export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bin
         .bind(tokens[i].hash, isoNow(now), id, claimId, resetExpiresAt, expiresAt, id, claimId, id, claimId, id, claimId),
       db
         .prepare(
-          `SELECT u.email, o.name, o.org_id, x.kind FROM outbox x
+          `SELECT u.email, o.name, o.org_id, x.kind, json_extract(x.payload, '$.key_prefix') AS key_prefix, json_extract(x.payload, '$.url') AS url FROM outbox x
              JOIN users u ON u.id = json_extract(x.payload, '$.user_id')
              LEFT JOIN organizations o ON o.org_id = json_extract(x.payload, '$.org_id')
             WHERE x.id = ? AND x.claim_id = ?`,
@@ -138,7 +138,7 @@ async function send(env: Bindings, d: Delivery): Promise<Outcome> {
   // A token link when one was made; else the owner already has a password: the console's sign-in page.
   const link = d.tokenMade ? `${publicBaseUrl(env)}/set-password#token=${d.token}` : `${publicBaseUrl(env)}/console/sign-in`;
   try {
-    const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.tokenMade ? d.expiresAt : null, kind: d.recipient.kind }, d.id);
+    const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.tokenMade ? d.expiresAt : null, kind: d.recipient.kind, exposed: d.recipient.key_prefix ? { keyPrefix: d.recipient.key_prefix, url: d.recipient.url } : undefined }, d.id);
     await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), d.recipient.email, raw));
     return { d, status: "sent", detail: `attempts=${d.claimed.attempts}` };
   } catch (err) {

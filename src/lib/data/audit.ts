@@ -33,6 +33,9 @@ export const AUDIT_EVENT_TYPES = [
   "CONSOLE_SIGNED_OUT",
   "PASSWORD_RESET_REQUESTED",
   "KEYS_CREATED",
+  "KEY_EXPOSED",
+  "CLIENT_KEY_REPORTED",
+  "AUTH_FAIL_GITHUB_SIGNATURE",
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -14,7 +14,8 @@ const limitBody = bodyLimit({
   onError: (c) => errorResponse(c, new ApiError(413, "PAYLOAD_TOO_LARGE", `The body must be at most ${MAX_BODY_BYTES} bytes.`)),
 });
 
-const parseJson: MiddlewareHandler<AppEnv> = async (c, next) => {
+/** 415 for a body that is not application/json, 400 INVALID_JSON for one that does not parse (no size limit). */
+export const parseJson: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")) {
     throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "The body must be application/json.");
   }
