@@ -9,7 +9,7 @@ import { startGithubKeysStandIn } from "./scripts/github-keys-stand-in.mjs";
 export const TEST_SECRETS: Record<string, string> = secrets;
 for (const [name, value] of Object.entries(TEST_SECRETS)) process.env[name] ??= value;
 
-/** Cases of the hostile-input suite: `npm test` runs a quick sample, .ci/run the full 12,600 (HOSTILE_CASES). */
+/** Cases of the hostile-input suite: `npm test` runs a quick sample, .ci/run the full 13,200 (HOSTILE_CASES). */
 const HOSTILE_CASES = process.env.HOSTILE_CASES ?? "2500";
 
 export default defineConfig(async () => {

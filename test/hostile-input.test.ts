@@ -80,9 +80,9 @@ const body = (shape: fc.Arbitrary<Record<string, unknown>>, keys: string[]) =>
   );
 
 const json = (headers: Record<string, string> = {}) => ({ "content-type": "application/json", ...headers });
-// The full suite is 12,600 generated cases (about 100 s); HOSTILE_CASES scales every property alike. `npm test` runs
-// 2,500 by default, .ci/run the full 12,600.
-const FULL = 12_600;
+// The full suite is 13,200 generated cases (about 100 s); HOSTILE_CASES scales every property alike. `npm test` runs
+// 2,500 by default, .ci/run the full 13,200.
+const FULL = 13_200;
 const TARGET = Number(env.HOSTILE_CASES ?? FULL);
 const RUN = { numRuns: 0, endOnFailure: true };
 const runs = (n: number) => ({ ...RUN, numRuns: Math.max(5, Math.round((n * TARGET) / FULL)) });
@@ -239,6 +239,18 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
     );
   });
 
+  it("leaked-key reports: possession bodies, and GitHub reports without a valid signature", { timeout: 120_000 }, async () => {
+    const shape = fc.record({ keys: field(fc.array(fc.oneof(nasty, fc.constantFrom("sk_live_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "kvqp_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DB2C4D63HZKPYE")), { maxLength: 120 })) });
+    await fc.assert(
+      fc.asyncProperty(body(shape, ["keys"]), fc.option(nasty, { nil: undefined }), async (b, signature) => {
+        await probe("/v1/keys/revoke-leaked", { method: "POST", headers: json(), body: b });
+        const headers = json({ "github-public-key-identifier": "a".repeat(64), ...(signature ? { "github-public-key-signature": signature.toWellFormed().replace(/[^\x20-\x7e]/g, "") } : {}) });
+        expect(await probe("/v1/secret-scanning/github", { method: "POST", headers, body: b })).toBeGreaterThanOrEqual(400);
+      }),
+      runs(300),
+    );
+  });
+
   it("set-password bodies", { timeout: 300_000 }, async () => {
     const shape = fc.record({ token: field(fc.stringMatching(/^[A-Za-z0-9_-]{43}$/)), password: field(fc.string({ minLength: 12, maxLength: 40 })) });
     await fc.assert(
@@ -254,6 +266,7 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
       "/", "/openapi.json", "/set-password", "/v1/admin/org/create", `/v1/admin/org/${orgId}/usage`, "/v1/admin/org/usage",
       `/v1/admin/org/${orgId}/suspend`, `/v1/admin/billing/org/${orgId}/suspend`, "/v1/admin/partners", "/v1/admin/key/rotate",
       "/v1/admin/audit-log", "/v1/admin/keys", PARTNER_ORGS, `${PARTNER_ORGS}/${identifier}/`, `${PARTNER_ORGS}/${identifier}/rotate-keys/`, "/api/v1/auth/set-password",
+      "/v1/secret-scanning/github", "/v1/keys/revoke-leaked",
       "/console", "/console/sign-in", "/console/forgot", `/console/orgs/${consoleOrg}/keys`, `/console/orgs/${consoleOrg}/keys/create`,
     ];
     const credentials = fc.constantFrom<Record<string, string>>(
