@@ -142,6 +142,14 @@ describe("GitHub secret scanning", () => {
     expect(await countRows("audit_log", "event_type = 'AUTH_FAIL_GITHUB_SIGNATURE'")).toBeGreaterThanOrEqual(1);
   });
 
+  it("GitHub's key list unreachable: 500, so GitHub sends the report again; nothing revoked", async () => {
+    const org = await makeOrg();
+    const res = await report([org.server_api_key], { env: { GITHUB_SECRET_SCANNING_KEYS_URL: env.GITHUB_SECRET_SCANNING_KEYS_URL.replace("/meta/", "/down/") } });
+    expect(res.status).toBe(500);
+    expect(await res.json<any>()).toMatchObject({ error: "INTERNAL" });
+    expect((await call("/v1/admin/keys", { headers: { "x-api-key": org.server_api_key } })).status).toBe(200);
+  });
+
   it("a batch of 100 tokens: one D1 round trip to look them up, one to revoke; failed checksums cost none", async () => {
     const orgs = await Promise.all(Array.from({ length: 10 }, () => makeOrg()));
     const tokens = [...orgs.map((o) => o.server_api_key), ...Array.from({ length: 90 }, () => mintKey("sk_live").plaintext)];

@@ -20,12 +20,13 @@ export const MAX_POSSESSION_KEYS = 100;
  */
 const githubSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
   const body = await c.req.text();
-  const ok = await verifyGithubSignature(
-    c.env.GITHUB_SECRET_SCANNING_KEYS_URL || DEFAULT_KEYS_URL,
-    c.req.header("github-public-key-identifier"),
-    c.req.header("github-public-key-signature"),
-    body,
-  ).catch(() => false);
+  let ok: boolean;
+  try {
+    ok = await verifyGithubSignature(c.env.GITHUB_SECRET_SCANNING_KEYS_URL || DEFAULT_KEYS_URL, c.req.header("github-public-key-identifier"), c.req.header("github-public-key-signature"), body);
+  } catch {
+    // GitHub's key list could not be fetched: a 5xx, so GitHub sends the report again (a 401 would drop it).
+    throw new ApiError(500, "INTERNAL", "The secret scanning signing keys could not be fetched; retry.");
+  }
   if (!ok) {
     const ip = clientIp(c);
     await auditFailure(c, { event_type: "AUTH_FAIL_GITHUB_SIGNATURE", actor: "anonymous", ip, detail: "reason=signature" }, ip ?? "binding");
@@ -70,7 +71,7 @@ export const githubReportRoute = createRoute({
         },
       },
     },
-    ...errorResponses([400, 401, 413, 415, 429]),
+    ...errorResponses([400, 401, 413, 415, 429, 500], { 500: "INTERNAL: GitHub's signing keys could not be fetched (GitHub retries)" }),
   },
 });
 
