@@ -93,6 +93,13 @@ describe("signing in", () => {
     expect(over.headers.get("retry-after")).toBe("60");
   });
 
+  it("regression (found by the hostile suite, answered 500): a body that is no form is a form with no fields", async () => {
+    for (const path of ["/console/forgot", "/console/sign-in"]) {
+      const res = await call(path, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x", "sec-fetch-site": "same-origin" }, body: ";l<?5+Q" });
+      expect(res.status, path).toBeLessThan(500);
+    }
+  });
+
   it("a cross-site form POST is refused (hono/csrf): nothing happens", async () => {
     const o = await ownedOrg();
     const cookie = await signIn(o.email);

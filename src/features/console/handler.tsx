@@ -50,8 +50,9 @@ const SECURITY_HEADERS = {
 const page = (c: AppContext, node: Child, status = 200, headers: Record<string, string> = {}) =>
   c.html(`<!doctype html>${node}`, status as 200, { ...SECURITY_HEADERS, ...headers });
 
+/** The form's fields as text; a body that does not parse as a form (a broken multipart body) has none. */
 const formOf = async (c: AppContext) => {
-  const body = await c.req.parseBody();
+  const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
   const get = (name: string) => (typeof body[name] === "string" ? (body[name] as string) : "");
   return get;
 };
