@@ -8,7 +8,7 @@ const EXAMPLE = new URL("../.dev.vars.example", import.meta.url);
 
 // Every variable the example documents with an empty value is a secret to generate, except those that must stay
 // empty until an operator fills them (the previous pepper exists only during a rotation).
-const LEFT_EMPTY = new Set(["API_KEY_PEPPER_PREVIOUS"]);
+const LEFT_EMPTY = new Set(["API_KEY_PEPPER_PREVIOUS", "WEBHOOK_SECRET_KEY_PREVIOUS"]);
 const wanted = readFileSync(EXAMPLE, "utf8")
   .split("\n")
   .map((line) => /^([A-Z0-9_]+)=\s*$/.exec(line)?.[1])

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 const namesIn = (file) => readFileSync(file, "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter(Boolean);
 
 const valueFor = (name) => {
-  if (name === "API_KEY_PEPPER_PREVIOUS") return ""; // no rotation in progress
+  if (name === "API_KEY_PEPPER_PREVIOUS" || name === "WEBHOOK_SECRET_KEY_PREVIOUS") return ""; // no rotation in progress
   if (name === "API_KEY_PEPPER") return randomBytes(32).toString("base64url");
   if (name === "STRIPE_WEBHOOK_SECRET") return "whsec_PASTE_THE_ENDPOINT_SECRET_FROM_STRIPE"; // Stripe makes it, not us
   if (name === "STRIPE_API_KEY") return "rk_live_PASTE_A_RESTRICTED_KEY_WITH_CHECKOUT_SESSIONS_READ";

@@ -54,7 +54,7 @@ describe("every route in the document", () => {
         }
       }
     }
-    expect(operations).toBe(29);
+    expect(operations).toBe(45);
   });
 });
 

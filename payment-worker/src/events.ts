@@ -18,6 +18,7 @@
 import type Stripe from "stripe";
 import { type BillingAnswer, callBilling } from "./billing";
 import type { PaymentEnv } from "./env";
+import type { BillingReason } from "../../src/billing/entrypoint";
 import { log } from "./log";
 import * as state from "./state";
 import { purchasedTier } from "./stripe-api";
@@ -66,8 +67,8 @@ async function ownedAccount(
   return { account };
 }
 
-async function billingSuspend(event: Stripe.Event, env: PaymentEnv, orgId: string): Promise<Outcome> {
-  const answer = await callBilling("billing_suspend", (b) => b.billingSuspend(event.id, orgId), env);
+async function billingSuspend(event: Stripe.Event, env: PaymentEnv, orgId: string, reason: BillingReason = "billing"): Promise<Outcome> {
+  const answer = await callBilling("billing_suspend", (b) => b.billingSuspend(event.id, orgId, reason), env);
   if (answer.status !== 200) return finalRefusal(event, "billing_suspend", answer, orgId);
   log({ level: "info", event_id: event.id, type: event.type, action: "billing_suspend", org_id: orgId });
   return { action: "billing_suspended", status: 200, org_id: orgId };
@@ -188,7 +189,8 @@ async function restore(event: Stripe.Event, env: PaymentEnv, account: state.Acco
   const usage = await callBilling("usage_read", (b) => b.listUsage({}, account.org_id), env);
   if (usage.status !== 200) return finalRefusal(event, "usage_read", usage, account.org_id);
   if (usage.body.status !== "billing_suspended") return { action: "nothing_to_restore", status: 200, org_id: account.org_id, detail: usage.body.status };
-  const answer = await callBilling("billing_rotate", (b) => b.billingRotate(event.id, account.org_id), env);
+  const reason: BillingReason = event.type === "charge.dispute.closed" ? "dispute" : "billing";
+  const answer = await callBilling("billing_rotate", (b) => b.billingRotate(event.id, account.org_id, reason), env);
   if (answer.status !== 200) return finalRefusal(event, "billing_rotate", answer, account.org_id);
   log({ level: "info", event_id: event.id, type: event.type, action: "billing_rotate", org_id: account.org_id });
   return { action: "billing_rotated", status: 200, org_id: account.org_id };
@@ -222,7 +224,7 @@ async function disputeCreated(event: Stripe.Event, env: PaymentEnv): Promise<Out
   // The dispute is remembered whatever the order: until it is closed won, no paid invoice restores the org.
   const opened = state.disputeStatement(env.DB, account.org_id, "open", event.created);
   if (!(await state.takeOrderSlot(env.DB, [opened], state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
-  return billingSuspend(event, env, account.org_id);
+  return billingSuspend(event, env, account.org_id, "dispute");
 }
 
 /**

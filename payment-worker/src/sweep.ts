@@ -19,7 +19,7 @@ export async function sweepUsage(env: PaymentEnv) {
       // Once per org, period and status episode: an org restored (by a paid invoice) while still over its limit is
       // a new episode, so the next sweep suspends it again instead of replaying its earlier suspension.
       const key = `usage-threshold:${org.org_id}:${org.period_start.slice(0, 10)}:${org.status_changed_at ?? "created"}`;
-      const answer = await callBilling("billing_suspend", (b) => b.billingSuspend(key, org.org_id), env);
+      const answer = await callBilling("billing_suspend", (b) => b.billingSuspend(key, org.org_id, "usage"), env);
       (answer.status === 200 ? suspended : refused).push(org.org_id);
     }
     cursor = page.body.next ?? undefined;

@@ -34,10 +34,13 @@ export interface UsageQuery {
 }
 
 /** The methods a bound worker sees (the RPC stub's shape). */
+/** Why billing suspends or restores an org: it reaches partners and orgs in org.suspended / org.reactivated events. */
+export type BillingReason = "billing" | "dispute" | "usage";
+
 export interface BillingRpc {
   createOrg(eventId: string, body: OrgCreateInput): Promise<BillingAnswer>;
-  billingSuspend(eventId: string, orgId: string): Promise<BillingAnswer>;
-  billingRotate(eventId: string, orgId: string): Promise<BillingAnswer>;
+  billingSuspend(eventId: string, orgId: string, reason?: BillingReason): Promise<BillingAnswer>;
+  billingRotate(eventId: string, orgId: string, reason?: BillingReason): Promise<BillingAnswer>;
   listUsage(query?: UsageQuery, orgId?: string): Promise<BillingAnswer>;
 }
 
@@ -48,13 +51,13 @@ export class BillingService extends WorkerEntrypoint<Bindings> implements Billin
   }
 
   /** POST /v1/admin/billing/org/{org_id}/suspend. */
-  billingSuspend(eventId: string, orgId: string): Promise<BillingAnswer> {
-    return this.call("BILLING_SUSPEND", "POST", `/v1/admin/billing/org/${encodeURIComponent(orgId)}/suspend`, eventId);
+  billingSuspend(eventId: string, orgId: string, reason: BillingReason = "billing"): Promise<BillingAnswer> {
+    return this.call("BILLING_SUSPEND", "POST", `/v1/admin/billing/org/${encodeURIComponent(orgId)}/suspend?reason=${encodeURIComponent(reason)}`, eventId);
   }
 
   /** POST /v1/admin/billing/org/{org_id}/rotate. */
-  billingRotate(eventId: string, orgId: string): Promise<BillingAnswer> {
-    return this.call("BILLING_ROTATE", "POST", `/v1/admin/billing/org/${encodeURIComponent(orgId)}/rotate`, eventId);
+  billingRotate(eventId: string, orgId: string, reason: BillingReason = "billing"): Promise<BillingAnswer> {
+    return this.call("BILLING_ROTATE", "POST", `/v1/admin/billing/org/${encodeURIComponent(orgId)}/rotate?reason=${encodeURIComponent(reason)}`, eventId);
   }
 
   /** GET /v1/admin/org/usage (one page), or GET /v1/admin/org/{org_id}/usage with `orgId`. */

@@ -14,6 +14,7 @@ import { masterIdempotencyEndpoint, viaBillingBinding } from "../../lib/auth/mas
 import { ulid } from "../../lib/util/ids";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
 import { insertWelcomeEmail } from "../partner-orgs/queries";
+import { deliverEventsAfterResponse, eventStatement, keysCreatedEvents } from "../../lib/data/events";
 import type { orgCreateRoute } from "./route";
 
 const ENDPOINT = "POST /v1/admin/org/create";
@@ -46,6 +47,8 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
     ...(keys
       ? [insertOrgKey(db, body.org_id, keys.client, clientHash!, pepper.id, now), insertOrgKey(db, body.org_id, keys.server, serverHash!, pepper.id, now)]
       : []),
+    eventStatement(db, "org.created", body.org_id, { tier: body.tier, keys: keys ? "minted" : "claim_in_console" }, now),
+    ...(keys ? [keysCreatedEvents(db, body.org_id, now)] : []),
     auditStatement(
       db,
       {
@@ -78,6 +81,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
     throw err;
   }
   if (outcome.replay) return outcome.replay as never;
+  deliverEventsAfterResponse(c);
   // Committed: hand the welcome email to the queue (the cron re-enqueues it if this is lost).
   if (outboxId) c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
   const minted = keys ? { api_key: keys.client.plaintext, server_api_key: keys.server.plaintext, warning: KEY_SHOWN_ONCE_WARNING } : {};

@@ -15,6 +15,7 @@ import type { Transition } from "./transitions";
 import { masterIdempotencyEndpoint, viaBillingBinding } from "../../lib/auth/master-key";
 import { ulid } from "../../lib/util/ids";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
+import { deliverEventsAfterResponse, eventStatement, keysCreatedEvents, keysRevokedEvents } from "../../lib/data/events";
 
 const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
 
@@ -63,6 +64,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     }
     // Billing restores through the payment worker's binding mint nothing: the old keys stay revoked, and the owner
     // is emailed to make new ones in the console (no key ever reaches the payment worker or an email).
+    const reason = t.reasonQuery ? ((c.req.valid as (t: "query") => { reason: "billing" | "dispute" | "usage" })("query").reason ?? "billing") : "ops";
     const restoreWithoutKeys = t.name === "billingRotate" && viaBillingBinding(c);
     const mints = t.mintKeys && !restoreWithoutKeys;
     const pepper = mints ? await currentPepper(c.env) : null;
@@ -109,10 +111,13 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
           .bind(outboxId, now, now, orgId, ...changedByUs.binds),
       );
     }
+    if (t.revokeKeys) statements.push(keysRevokedEvents(db, orgId, now, t.revokeReason, changedByUs));
+    if (keys) statements.push(keysCreatedEvents(db, orgId, now, changedByUs));
+    if (t.event) statements.push(eventStatement(db, t.event, orgId, t.event === "org.revoked" ? {} : { reason, status: t.to }, now, changedByUs));
     statements.push(
       auditStatement(
         db,
-        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}${restoreWithoutKeys ? " keys=claim_in_console" : ""}` },
+        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}${t.reasonQuery ? ` reason=${reason}` : ""}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}${restoreWithoutKeys ? " keys=claim_in_console" : ""}` },
         now,
         changedByUs,
       ),
@@ -127,11 +132,12 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     const outcome = await runIdempotentBatch(
       c,
       statements,
-      { endpoint: masterIdempotencyEndpoint(c, `POST ${t.path}`), key: idempotencyKey, fingerprint: orgId, result: transitionResult(t, orgId, requestId, success), minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
+      { endpoint: masterIdempotencyEndpoint(c, `POST ${t.path}`), key: idempotencyKey, fingerprint: reason === "billing" || reason === "ops" ? orgId : `${orgId} reason=${reason}`, result: transitionResult(t, orgId, requestId, success), minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
       envelope(c),
     );
     if (outcome.replay) return outcome.replay;
     if (outcome.stored!.status === 200) forgetOrg(orgId);
+    deliverEventsAfterResponse(c);
     if (outboxId && outcome.stored!.status === 200) c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
     const minted =
       keys && outcome.stored!.status === 200

@@ -25,6 +25,14 @@ export const ConfirmBody = z
   })
   .openapi("ConfirmOrgRequest");
 
+/** Billing suspend and rotate say why (it reaches partners and orgs in org.suspended / org.reactivated events). */
+export const ReasonQuery = z.object({
+  reason: z
+    .enum(["billing", "dispute", "usage"], { error: "Must be billing, dispute or usage." })
+    .default("billing")
+    .openapi({ description: "Why: billing (payment failed, subscription ended, or paid again), dispute (a chargeback opened or won), usage (over the tier limit). Default billing." }),
+});
+
 const at = (field: string) => ({ org_id: z.string(), [field]: z.string(), ...Envelope });
 
 const SHAPES: Record<ResponseShape, z.ZodType> = {
@@ -58,6 +66,7 @@ export function transitionRoute(t: Transition) {
     request: {
       params: OrgIdParam,
       headers: IdempotencyKeyHeader,
+      ...(t.reasonQuery ? { query: ReasonQuery } : {}),
       ...(t.confirmBody ? { body: { required: true, content: { "application/json": { schema: ConfirmBody } } } } : {}),
     },
     responses: {

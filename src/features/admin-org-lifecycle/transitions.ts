@@ -22,6 +22,12 @@ export interface Transition {
   audit: AuditEventType;
   /** Ops endpoints take {confirm_org_id, idempotency_key?}; billing endpoints take no body. */
   confirmBody: boolean;
+  /** Billing actions take `?reason=` (billing, dispute, usage) for their events; ops actions are reason "ops". */
+  reasonQuery: boolean;
+  /** The event the org's status change reports (key events follow from revokeKeys and mintKeys). */
+  event: "org.suspended" | "org.reactivated" | "org.revoked" | null;
+  /** key.revoked's reason for the keys this action revokes. */
+  revokeReason: string;
   shape: ResponseShape;
 }
 
@@ -38,6 +44,9 @@ export const TRANSITIONS: Transition[] = [
     mintKeys: false,
     audit: "ADMIN_BILLING_SUSPEND",
     confirmBody: false,
+    reasonQuery: true,
+    event: "org.suspended",
+    revokeReason: "billing_suspended",
     shape: "billing_suspended",
   },
   {
@@ -54,6 +63,9 @@ export const TRANSITIONS: Transition[] = [
     mintKeys: true,
     audit: "KEY_ROTATED",
     confirmBody: false,
+    reasonQuery: true,
+    event: "org.reactivated",
+    revokeReason: "billing_rotated",
     shape: "rotated",
   },
   {
@@ -68,6 +80,9 @@ export const TRANSITIONS: Transition[] = [
     mintKeys: false,
     audit: "ADMIN_ORG_SUSPEND",
     confirmBody: true,
+    reasonQuery: false,
+    event: "org.suspended",
+    revokeReason: "",
     shape: "suspended",
   },
   {
@@ -82,6 +97,9 @@ export const TRANSITIONS: Transition[] = [
     mintKeys: false,
     audit: "ADMIN_ORG_REACTIVATE",
     confirmBody: true,
+    reasonQuery: false,
+    event: "org.reactivated",
+    revokeReason: "",
     shape: "reactivated",
   },
   {
@@ -96,6 +114,9 @@ export const TRANSITIONS: Transition[] = [
     mintKeys: true,
     audit: "ADMIN_ORG_FORCE_ROTATE",
     confirmBody: true,
+    reasonQuery: false,
+    event: null,
+    revokeReason: "force_rotated",
     shape: "rotated",
   },
   {
@@ -110,6 +131,9 @@ export const TRANSITIONS: Transition[] = [
     mintKeys: false,
     audit: "ADMIN_ORG_FORCE_REVOKE",
     confirmBody: true,
+    reasonQuery: false,
+    event: "org.revoked",
+    revokeReason: "org_revoked",
     shape: "revoked",
   },
 ];

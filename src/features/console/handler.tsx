@@ -20,6 +20,7 @@ import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
 import { verifyPassword } from "../onboarding/crypto";
 import { claimStatements, type OrgKeyType, revokeStatements, rotateStatements } from "../org-self-serve/actions";
+import { deliverEventsAfterResponse } from "../../lib/data/events";
 import { listOrgKeys, listOrgKeysStatement, type OrgKeyListRow } from "../org-self-serve/queries";
 import { orgChangedBy } from "../orgs/queries";
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_JS } from "./assets";
@@ -94,6 +95,7 @@ async function runAction(c: ConsoleContext, action: string, orgId: string, formI
     minted,
   });
   if (outcome.replay) return { replayed: true, stored: { status: outcome.replay.status, body: await outcome.replay.json<Record<string, unknown>>() } as StoredResult };
+  deliverEventsAfterResponse(c as never);
   return { replayed: false, stored: outcome.stored! };
 }
 

@@ -13,6 +13,7 @@ import { ulid } from "../../lib/util/ids";
 import { isoNow } from "../../lib/util/time";
 import { forgetOrg } from "../../verify/verify-key";
 import { enqueueOutbox } from "../onboarding/outbox-queue";
+import { deliverEventsAfterResponse, eventStatement, partnerEventStatement } from "../../lib/data/events";
 
 export interface Report {
   token: string;
@@ -67,8 +68,12 @@ export async function handleExposure(c: AppContext, reports: Report[], source: "
       db
         .prepare(`INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE ${where}`)
         .bind(event, `system:leaked-key-${source}`, key.org_id, keyPrefix, requestId, c.req.header("cf-connecting-ip") ?? null, detail, now);
+    const url = report.url ? String(report.url).slice(0, 500) : null;
+    const exposed = { key_type: key.key_type, key_prefix: keyPrefix, source, url };
     if (key.key_type === "ck_live") {
       statements.push(audit("CLIENT_KEY_REPORTED", "1"));
+      // Publishable, so not revoked; the org and its partner hear of it once.
+      if (key.org_id) statements.push(eventStatement(db, "key.exposed", key.org_id, { ...exposed, revoked: false }, now, undefined, `key.exposed:${key.id}`));
       return;
     }
     // Revoke now (a key in its window too), then, only if that changed the row, audit; then, only if audited, email.
@@ -85,10 +90,22 @@ export async function handleExposure(c: AppContext, reports: Report[], source: "
           .bind(id, key.owner_user_id, key.org_id, keyPrefix, report.url ? String(report.url).slice(0, 500) : null, now, now),
       );
     }
+    // Each only if the statement before it wrote its row (so only after this report revoked the key).
+    const revokedByUs = { sql: "changes() = 1", binds: [] };
+    if (key.org_id) {
+      statements.push(
+        eventStatement(db, "key.exposed", key.org_id, { ...exposed, revoked: true }, now, revokedByUs),
+        eventStatement(db, "key.revoked", key.org_id, { key_type: key.key_type, key_prefix: keyPrefix, reason: "exposed" }, now, revokedByUs),
+      );
+    }
+    if (key.partner_id) statements.push(partnerEventStatement(db, "key.exposed", key.partner_id, { ...exposed, revoked: true }, now, revokedByUs));
     if (key.org_id) touched.orgs.add(key.org_id);
     if (key.partner_id) touched.partners.add(key.partner_id);
   });
-  if (statements.length) await db.batch(statements);
+  if (statements.length) {
+    await db.batch(statements);
+    deliverEventsAfterResponse(c);
+  }
   // verifyKey and the auth caches of this isolate stop at once; other isolates within the revocation bound.
   for (const org of touched.orgs) forgetOrg(org);
   for (const partner of touched.partners) forgetPartner(partner);

@@ -1,4 +1,5 @@
 import type { RouteHandler } from "@hono/zod-openapi";
+import { deliverEventsAfterResponse, ownerActivatedEvents } from "../../lib/data/events";
 import type { Handler } from "hono";
 import { auditStatement } from "../../lib/data/audit";
 import { type AppEnv, envelope } from "../../lib/http/context";
@@ -60,8 +61,11 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
       .bind(`user:${row.user_id}`, row.user_id, requestId, clientIp(c), now, ...consumedByUs.binds),
     // A password set or reset ends every console session of the user (a stolen session dies with the old password).
     endUserSessionsStatement(db, row.user_id, now, consumedByUs),
+    // The owner's first password (from the invite, not a reset): their orgs' partners and the orgs hear of it.
+    ownerActivatedEvents(db, row.user_id, now, { sql: `${consumedByUs.sql} AND EXISTS (SELECT 1 FROM password_tokens WHERE token_hash = ? AND purpose = 'invite')`, binds: [...consumedByUs.binds, tokenHash] }),
   ]);
   if (consumed.meta.changes !== 1) throw new ApiError(410, "TOKEN_USED", "This link has already been used."); // lost a race
+  deliverEventsAfterResponse(c);
   return c.json({ password_set: true as const, ...envelope(c) }, 200);
 };
 

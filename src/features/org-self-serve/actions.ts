@@ -3,6 +3,8 @@
 // caller is the owner, signed in). Each batch starts with a mark that says who may act (markIfCallerControls or
 // markIfOwnerControls); every statement here applies only under that mark (`mine`), and writes its audit rows.
 import { auditRevokedKeysStatement, auditStatement } from "../../lib/data/audit";
+import { keyRotatedEvents, keysCreatedEvents, keysRevokedEvents } from "../../lib/data/events";
+import { isoNow } from "../../lib/util/time";
 import type { SqlExpression } from "../../lib/data/idempotency";
 import { KEY_TYPES, type MintedKey } from "../../lib/keys/keys";
 import { retireKeys } from "../../lib/keys/rotation";
@@ -30,6 +32,7 @@ export function rotateStatements(a: KeyAction, keyType: OrgKeyType, window: numb
   return [
     ...retireKeys(a.db, { org_id: a.orgId, key_type: keyType }, a.nowMs, window, a.mine),
     insertOrgKey(a.db, a.orgId, key, hash, pepperId, now, a.mine),
+    ...keyRotatedEvents(a.db, a.orgId, keyType, key.prefix, now, window ? isoNow(a.nowMs + window * 1000) : null, a.mine),
     auditStatement(
       a.db,
       { event_type: "KEY_ROTATED", actor: a.actor, org_id: a.orgId, key_prefix: KEY_TYPES[keyType] + key.prefix, request_id: a.requestId, detail: `${detail}${window ? ` expire_previous_in_seconds=${window}` : ""}` },
@@ -46,6 +49,7 @@ export function revokeStatements(a: KeyAction, keyType: OrgKeyType) {
   return [
     revokeKeysOfType(a.db, a.orgId, keyType, now, a.mine),
     auditRevokedKeysStatement(a.db, { actor: a.actor, org_id: a.orgId, request_id: a.requestId }, keyType, now, a.mine),
+    keysRevokedEvents(a.db, a.orgId, now, "revoked", a.mine, keyType),
   ];
 }
 
@@ -55,6 +59,7 @@ export function claimStatements(a: KeyAction, client: MintedKey, server: MintedK
   return [
     insertOrgKey(a.db, a.orgId, client, hashes[0], pepperId, now, a.mine),
     insertOrgKey(a.db, a.orgId, server, hashes[1], pepperId, now, a.mine),
+    keysCreatedEvents(a.db, a.orgId, now, a.mine),
     auditStatement(a.db, { event_type: "KEYS_CREATED", actor: a.actor, org_id: a.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: a.requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now, a.mine),
   ];
 }

@@ -13,6 +13,7 @@ import { callerOutcome, listOrgKeys, markIfCallerControls } from "./queries";
 import type { auditLogRoute, listKeysRoute, revokeOwnKeyRoute, rotateOwnKeyRoute } from "./route";
 
 import { type OrgKeyType, revokeStatements, rotateStatements } from "./actions";
+import { deliverEventsAfterResponse } from "../../lib/data/events";
 
 /** Self-serve rotations are idempotent per calling key: the same Idempotency-Key from another key is another request. */
 const rotateEndpoint = (keyId: number) => `POST /v1/admin/key/rotate key=${keyId}`;
@@ -63,6 +64,7 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
     : await runWithOutcome(db, statements, result);
   if (outcome.replay) return outcome.replay as never;
   forgetOrg(me.org_id);
+  deliverEventsAfterResponse(c);
   return answer(c, outcome.stored!, { new_api_key: key.plaintext, warning: KEY_SHOWN_ONCE_WARNING, ...envelope(c) }) as never;
 };
 
@@ -79,6 +81,7 @@ export const revokeOwnKey: RouteHandler<typeof revokeOwnKeyRoute, AppEnv> = asyn
     ...revokeStatements({ db, orgId: me.org_id, requestId, actor: `org:${me.org_id}`, nowMs, mine }, keyType),
   ]);
   forgetOrg(me.org_id);
+  deliverEventsAfterResponse(c);
   if (marked.meta.changes !== 1) throw unauthorized(); // the calling key was revoked concurrently
   const prefix = revoked.results.at(-1)?.prefix;
   if (!prefix) throw new ApiError(404, "NOT_FOUND", `The organization has no live ${keyType} key.`);

@@ -18,6 +18,7 @@ import { insertOrgKey, orgChangedBy } from "../orgs/queries";
 import * as q from "./queries";
 import type { getByExternalIdRoute, getByIdentifierRoute, listRoute, provisionRoute, rotateKeysRoute } from "./route";
 import { baseSlug } from "./slug";
+import { deliverEventsAfterResponse, eventStatement, keyRotatedEvents, keysCreatedEvents } from "../../lib/data/events";
 
 /** Idempotency rows are scoped to the partner: the same key from another partner is another request. */
 const endpoint = (c: AppContext, route: string) => `${route} partner=${c.get("partner").partner_id}`;
@@ -97,6 +98,8 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     q.countPartnerOrg(db, partnerId),
     insertOrgKey(db, org.orgId, client, clientHash, pepper.id, now),
     insertOrgKey(db, org.orgId, server, serverHash, pepper.id, now),
+    eventStatement(db, "org.created", org.orgId, { external_id: body.externalId, keys: "minted" }, now),
+    keysCreatedEvents(db, org.orgId, now),
     auditStatement(db, { event_type: "ORG_PROVISIONED", actor, org_id: org.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
     auditStatement(db, { event_type: "USER_CREATED", actor, org_id: org.orgId, request_id: requestId, detail: "role=owner" }, now),
     q.insertWelcomeEmail(db, outboxId, org.orgId, body.email, now),
@@ -127,6 +130,7 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     throw err;
   }
   if (outcome.replay) return outcome.replay as never;
+  deliverEventsAfterResponse(c);
   // Committed: hand the email to the queue. If this is lost (a crash right here), the cron re-enqueues the row.
   c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
   const created = outcome.results.at(-1)!.results[0] as { owner_user_id: number; slug: string };
@@ -210,6 +214,8 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
     ...retireKeys(db, { org_id: row.org_id, key_type: "sk_live" }, nowMs, window, mine),
     insertOrgKey(db, row.org_id, client, clientHash, pepper.id, now, mine),
     insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now, mine),
+    ...keyRotatedEvents(db, row.org_id, "ck_live", client.prefix, now, window ? isoNow(nowMs + window * 1000) : null, mine),
+    ...keyRotatedEvents(db, row.org_id, "sk_live", server.prefix, now, window ? isoNow(nowMs + window * 1000) : null, mine),
     auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now, mine),
   ];
   // 200 when the org was active (this request marked it), else 409: a suspended or revoked org gets no live keys.
@@ -230,5 +236,6 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
   if (outcome.replay) return outcome.replay as never;
   if (outcome.stored!.status !== 200) return answer(c, outcome.stored!, {}) as never;
   forgetOrg(row.org_id);
+  deliverEventsAfterResponse(c);
   return c.json(toPartnerOrganization(row, { client, server }), 200);
 };

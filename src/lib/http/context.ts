@@ -4,6 +4,8 @@ import type { OrgPrincipal, PartnerPrincipal } from "../auth/principals";
 export type Bindings = Env & {
   /** Set only while a pepper rotation is in progress. */
   API_KEY_PEPPER_PREVIOUS?: string;
+  /** Set only while the webhook secret key rotates. */
+  WEBHOOK_SECRET_KEY_PREVIOUS?: string;
   /** "off" skips the rate-limiter calls, for local benchmarks only. */
   RATE_LIMITS?: string;
 };
@@ -16,6 +18,8 @@ export interface AppEnv {
     partner: PartnerPrincipal;
     /** Set by requireOrgKey. */
     org: OrgPrincipal;
+    /** Set when the request wrote events: the webhook consumer is woken after the response. */
+    eventsWritten: boolean;
   };
 }
 

@@ -27,6 +27,8 @@ export type ErrorCode =
   | "TOKEN_EXPIRED"
   | "PASSWORD_ALREADY_SET"
   | "SERVER_MISCONFIGURED"
+  | "WEBHOOK_ENDPOINT_LIMIT"
+  | "WEBHOOK_ENDPOINT_DISABLED"
   | "INTERNAL";
 
 export interface ErrorDetail {
