@@ -2,6 +2,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import secrets from "./test/config/secrets.json" with { type: "json" };
 import { startGithubKeysStandIn } from "./scripts/github-keys-stand-in.mjs";
+import { startWebhookReceiver } from "./scripts/webhook-receiver.mjs";
 
 // Tests run inside workerd with the Worker's own wrangler.toml.
 // Fixed test secrets (never .dev.vars), shared with the payment worker's config. They also go into process.env so
@@ -17,11 +18,14 @@ export default defineConfig(async () => {
   // GitHub's secret scanning keys, served by a local stand-in the tests PUT their key pair into (never the internet).
   const githubKeys = await startGithubKeysStandIn({ port: 0 });
   githubKeys.server.unref();
+  // Where test webhook endpoints point: it records every delivery and answers as the path says (see the script).
+  const receiver = await startWebhookReceiver({ port: 0 });
+  receiver.server.unref();
   return {
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: { bindings: { ...TEST_SECRETS, PUBLIC_BASE_URL: "http://localhost:8787", GITHUB_SECRET_SCANNING_KEYS_URL: githubKeys.url, TEST_MIGRATIONS: migrations, HOSTILE_CASES } },
+        miniflare: { bindings: { ...TEST_SECRETS, PUBLIC_BASE_URL: "http://localhost:8787", GITHUB_SECRET_SCANNING_KEYS_URL: githubKeys.url, WEBHOOK_RECEIVER_URL: receiver.url, TEST_MIGRATIONS: migrations, HOSTILE_CASES } },
       }),
     ],
     test: {

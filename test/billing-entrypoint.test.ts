@@ -43,6 +43,28 @@ describe("BillingService over RPC", () => {
     expect(owners.n).toBe(1);
   });
 
+  it("billing says why: org.suspended and org.reactivated carry the reason the payment worker gives (billing, dispute, usage)", async () => {
+    const reasons = async (orgId: string) =>
+      (await env.DB.prepare("SELECT type, json_extract(data, '$.reason') AS reason FROM webhook_events WHERE org_id = ? AND type LIKE 'org.%' ORDER BY created_at, rowid").bind(orgId).all()).results;
+    const body = { ...orgBody(), owner_email: `${uniq("why")}@example.com` };
+    await billing.createOrg(uniq("evt"), body);
+    expect((await billing.billingSuspend(uniq("evt"), body.org_id, "usage")).status).toBe(200);
+    expect((await billing.billingRotate(uniq("evt"), body.org_id)).status).toBe(200);
+    expect((await billing.billingSuspend(uniq("evt"), body.org_id, "dispute")).status).toBe(200);
+    expect((await billing.billingRotate(uniq("evt"), body.org_id, "dispute")).status).toBe(200);
+    expect(await reasons(body.org_id)).toEqual([
+      { type: "org.created", reason: null },
+      { type: "org.suspended", reason: "usage" },
+      { type: "org.reactivated", reason: "billing" },
+      { type: "org.suspended", reason: "dispute" },
+      { type: "org.reactivated", reason: "dispute" },
+    ]);
+    // The same Stripe event id with another reason is another request.
+    const id = uniq("evt");
+    expect((await billing.billingSuspend(id, body.org_id, "usage")).status).toBe(200);
+    expect((await billing.billingSuspend(id, body.org_id, "dispute")).status).toBe(422);
+  });
+
   it("no key in any email: a whole paid lifecycle through the binding, every email the runtime sent scanned", async () => {
     const { sent } = spyEmail();
     const body = { ...orgBody(), owner_email: `${uniq("scan")}@example.com` };

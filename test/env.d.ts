@@ -5,6 +5,7 @@ declare global {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       HOSTILE_CASES?: string;
+      WEBHOOK_RECEIVER_URL: string;
     }
   }
 }

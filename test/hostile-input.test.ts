@@ -12,7 +12,7 @@ import { call, createPartner, makeOrg, MASTER, PARTNER_ORGS, provision, provisio
 // The tables requests write (password_tokens and usage_daily are written by queue consumers, in the background).
 // A refusal (404, 409) after validation is an Idempotency-Key's final result and is recorded as such (contract §4):
 // idempotency rows are counted by success here, and a refusal's own row is checked to hold that refusal.
-const TABLES = ["organizations", "api_keys", "users", "partners", "outbox"];
+const TABLES = ["organizations", "api_keys", "users", "partners", "outbox", "webhook_endpoints", "webhook_events", "webhook_deliveries"];
 const counts = async () =>
   JSON.stringify(
     await env.DB.prepare(
@@ -82,7 +82,7 @@ const body = (shape: fc.Arbitrary<Record<string, unknown>>, keys: string[]) =>
 const json = (headers: Record<string, string> = {}) => ({ "content-type": "application/json", ...headers });
 // The full suite is 13,200 generated cases (about 100 s); HOSTILE_CASES scales every property alike. `npm test` runs
 // 2,500 by default, .ci/run the full 13,200.
-const FULL = 13_200;
+const FULL = 14_400;
 const TARGET = Number(env.HOSTILE_CASES ?? FULL);
 const RUN = { numRuns: 0, endOnFailure: true };
 const runs = (n: number) => ({ ...RUN, numRuns: Math.max(5, Math.round((n * TARGET) / FULL)) });
@@ -251,6 +251,21 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
     );
   });
 
+  it("webhook endpoint bodies, for a partner and an org", { timeout: 120_000 }, async () => {
+    const url = fc.oneof(nasty, fc.constantFrom("https://hooks.example.com/x", "http://localhost:9/x", "http://127.0.0.1:9/x", "https://10.0.0.1/", "javascript:alert(1)", "https://a@b.example.com/"));
+    const types = fc.oneof(nasty, fc.array(fc.oneof(nasty, fc.constantFrom("key.rotated", "org.suspended", "webhook.test")), { maxLength: 20 }), fc.constant(null));
+    const shape = fc.record({ url: field(url), event_types: field(types) });
+    await fc.assert(
+      fc.asyncProperty(body(shape, ["url"]), async (b) => {
+        await probe("/api/v1/partner/webhook-endpoints", { method: "POST", headers: json({ "x-kelviq-partner-key": partnerKey }), body: b });
+        await probe("/v1/admin/webhook-endpoints", { method: "POST", headers: json({ "x-api-key": orgKey }), body: b });
+      }),
+      runs(600),
+    );
+    // The endpoints it made would receive the events of later probes (and try to reach hosts that do not exist).
+    await env.DB.exec("DELETE FROM webhook_endpoints");
+  });
+
   it("set-password bodies", { timeout: 300_000 }, async () => {
     const shape = fc.record({ token: field(fc.stringMatching(/^[A-Za-z0-9_-]{43}$/)), password: field(fc.string({ minLength: 12, maxLength: 40 })) });
     await fc.assert(
@@ -267,6 +282,8 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
       `/v1/admin/org/${orgId}/suspend`, `/v1/admin/billing/org/${orgId}/suspend`, "/v1/admin/partners", "/v1/admin/key/rotate",
       "/v1/admin/audit-log", "/v1/admin/keys", PARTNER_ORGS, `${PARTNER_ORGS}/${identifier}/`, `${PARTNER_ORGS}/${identifier}/rotate-keys/`, "/api/v1/auth/set-password",
       "/v1/secret-scanning/github", "/v1/keys/revoke-leaked",
+      "/api/v1/partner/webhook-endpoints", "/api/v1/partner/webhook-endpoints/whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2/test", "/v1/admin/webhook-endpoints",
+      "/v1/admin/webhook-endpoints/whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2/events/msg_0c4f6e2a9b1d3f5a7c9e1b3d5f/replay", "/v1/admin/webhook-endpoints/x/attempts",
       "/console", "/console/sign-in", "/console/forgot", `/console/orgs/${consoleOrg}/keys`, `/console/orgs/${consoleOrg}/keys/create`,
     ];
     const credentials = fc.constantFrom<Record<string, string>>(
