@@ -18,7 +18,7 @@ async function openapiDocument() {
   return res.json();
 }
 
-const FOLDERS = ["Service", "Admin (master-key)", "Partner", "Organization (API key)", "Owner onboarding", "Leaked keys"];
+const FOLDERS = ["Service", "Admin (master-key)", "Partner", "Partner webhooks", "Organization webhooks (API key)", "Organization (API key)", "Owner onboarding", "Leaked keys"];
 const j = (lines) => lines.join("\n");
 const capture = (variable, field) => `if (pm.response.code < 300) pm.environment.set("${variable}", pm.response.json().${field});`;
 /** A pre-request that creates a throwaway org (for force-revoke) or partner (for deactivate) with pm.sendRequest. */
@@ -39,6 +39,17 @@ const throwaway = (kind) =>
       ]);
 
 const confirm = (v) => ({ confirm_org_id: `{{${v}}}` });
+/** A webhook endpoint's life, for one owner (`p`: partner, `o`: org): create … replay, then delete. */
+const webhookFlow = (base, p) => ({
+  [`POST ${base}`]: { status: 201, body: { url: "http://127.0.0.1:9/newman", event_types: ["key.rotated", "org.suspended"] }, capture: capture(`${p}_endpoint_id`, "id") },
+  [`GET ${base}`]: { status: 200 },
+  [`GET ${base}/{endpoint_id}`]: { status: 200, vars: { endpoint_id: `${p}_endpoint_id` } },
+  [`POST ${base}/{endpoint_id}/rotate-secret`]: { status: 200, vars: { endpoint_id: `${p}_endpoint_id` } },
+  [`POST ${base}/{endpoint_id}/test`]: { status: 202, vars: { endpoint_id: `${p}_endpoint_id` }, capture: capture(`${p}_event_id`, "event_id") },
+  [`GET ${base}/{endpoint_id}/attempts`]: { status: 200, vars: { endpoint_id: `${p}_endpoint_id` } },
+  [`POST ${base}/{endpoint_id}/events/{event_id}/replay`]: { status: 202, vars: { endpoint_id: `${p}_endpoint_id`, event_id: `${p}_event_id` } },
+  [`DELETE ${base}/{endpoint_id}`]: { status: 200, vars: { endpoint_id: `${p}_endpoint_id` } },
+});
 // Every operation of the document, in the order a newman run sends them: [status, body, pre-request, capture, path vars].
 const FLOW = {
   "GET /": { status: 200 },
@@ -71,10 +82,12 @@ const FLOW = {
   "GET /api/v1/partner/organizations/by-external-id/{externalId}": { status: 200 },
   "POST /api/v1/partner/organizations/{identifier}/rotate-keys": { status: 200, body: { expire_previous_in_seconds: 3600 } },
   "POST /api/v1/partner/organizations/{identifier}/resend-invite": { status: 202 },
+  ...webhookFlow("/api/v1/partner/webhook-endpoints", "partner"),
   "GET /v1/admin/audit-log": { status: 200 },
   // The server key rotates the client key; then revokes itself (the last org request of the run).
   "POST /v1/admin/key/rotate": { status: 200, body: { key_type: "ck_live", expire_previous_in_seconds: 3600 }, capture: capture("ORG_API_KEY", "new_api_key") },
   "GET /v1/admin/keys": { status: 200 },
+  ...webhookFlow("/v1/admin/webhook-endpoints", "org"),
   "POST /v1/admin/key/revoke": { status: 200 },
   "GET /set-password": { status: 200 },
   // Without the emailed token only the refusals can be run: they check the error envelope.
