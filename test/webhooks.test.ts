@@ -271,6 +271,21 @@ describe("events", () => {
     expect(typesOf(theirs)).toEqual(["org.suspended"]);
   }, 30_000);
 
+  it("a partner hears key.exposed for its own partner key (revoked by the report); a second report changes nothing", async () => {
+    const partner = await createPartner();
+    const path = `/ok/${uniq("pk")}`;
+    const endpoint = await partnerEndpoint(partner.partner_key, path, ["key.exposed"]);
+    expect((await call("/v1/keys/revoke-leaked", { json: { keys: [partner.partner_key] } })).status).toBe(202);
+    expect((await call("/v1/keys/revoke-leaked", { json: { keys: [partner.partner_key] } })).status).toBe(202);
+    expect(await countRows("webhook_events", "partner_id = ? AND type = 'key.exposed'", partner.partner_id)).toBe(1);
+    await drain();
+    const [got] = await until(async () => {
+      const list = await received(path);
+      return list.length >= 1 && list;
+    });
+    expect(verify(endpoint.secret, got).data).toMatchObject({ partner_id: partner.partner_id, key_type: "kvqp", key_prefix: partner.partner_key.slice(0, 13), revoked: true });
+  }, 30_000);
+
   it("an event and its change are one batch: a forced failure leaves neither, and a failing event insert blocks the change", async () => {
     const org = await makeOrg();
     const before = await countRows("webhook_events", "org_id = ?", org.org_id);
