@@ -127,7 +127,7 @@ describe("endpoints", () => {
     expect((await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "https://hooks.example.com/x" } })).status).toBe(201);
     expect((await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "http://localhost:9/x" } })).status).toBe(201);
     // Not a local run: http is refused even for localhost.
-    const prod = await callWithEnv({ PUBLIC_BASE_URL: "https://keys.example.com" }, PARTNER_HOOKS, { headers: { "x-kelviq-partner-key": partner.partner_key }, json: { url: "http://localhost:9/x" } });
+    const prod = await callWithEnv({ PUBLIC_BASE_URL: "https://keys.example.com" as "" }, PARTNER_HOOKS, { headers: { "x-kelviq-partner-key": partner.partner_key }, json: { url: "http://localhost:9/x" } });
     expect(prod.status).toBe(400);
   }, 30_000);
 
