@@ -9,6 +9,8 @@ import { startWebhookReceiver } from "./scripts/webhook-receiver.mjs";
 // that wrangler's [secrets] check, which the plugin runs on wrangler.toml, finds every declared name (no warning).
 export const TEST_SECRETS: Record<string, string> = secrets;
 for (const [name, value] of Object.entries(TEST_SECRETS)) process.env[name] ??= value;
+// wrangler's notes ("Using secrets defined in process.env", once per test file) are noise in a passing run.
+process.env.WRANGLER_LOG ??= "warn";
 
 /** Cases of the hostile-input suite: `npm test` runs a quick sample, .ci/run the full 13,200 (HOSTILE_CASES). */
 const HOSTILE_CASES = process.env.HOSTILE_CASES ?? "2500";
@@ -31,6 +33,8 @@ export default defineConfig(async () => {
     test: {
       // The tests mostly wait on workerd and D1, not on this process: two files at once fit a 2-core machine.
       maxWorkers: 2,
+      // What the Worker logs (JSON lines) is shown for a failing test only: a passing run is quiet.
+      silent: "passed-only",
       setupFiles: ["./test/setup/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
     },

@@ -4,6 +4,7 @@ import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { BillingRpc } from "../src/billing/entrypoint";
+import { KeyVerifier } from "../src/verify/entrypoint";
 import { deliverAllOutbox, plainText, spyEmail, subjectOf } from "./email";
 import { act, call, countRows, createPartner, orgBody, orgStatus, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
 import { afterEach, vi } from "vitest";
@@ -118,9 +119,11 @@ describe("BillingService over RPC", () => {
   });
 
   it("is reachable only through a binding that names it: not over HTTP, not through another entrypoint", async () => {
-    const verifier = exports.KeyVerifier as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-    const refused = await verifier.createOrg(uniq("evt"), orgBody()).then(() => null, (err: Error) => err);
-    expect(String(refused)).toMatch(/does not implement "createOrg"/);
+    // The sibling workers' entrypoint has no billing method for an RPC call to reach (calling one would only
+    // make workerd log the refusal as an uncaught exception).
+    const methods = Object.getOwnPropertyNames(KeyVerifier.prototype);
+    expect(methods).toContain("verifyKey");
+    for (const name of ["createOrg", "billingSuspend", "billingRotate", "listUsage"]) expect(methods).not.toContain(name);
     // Over HTTP the same routes still need their master key: no header, or another scope's key, is 401.
     const org = orgBody();
     expect((await call("/v1/admin/org/create", { headers: { "idempotency-key": uniq() }, json: org })).status).toBe(401);

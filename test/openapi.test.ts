@@ -46,6 +46,9 @@ describe("every route in the document", () => {
           const errors = Object.keys(op.responses).filter((s) => s >= "400");
           expect(errors.length, key).toBeGreaterThan(0);
           for (const s of errors) expect(op.responses[s].content["application/json"].schema.$ref, `${key} ${s}`).toBe("#/components/schemas/Error");
+          // Each error's example is that status's body (a 401 shows the 401 body, not a validation error).
+          if (op.responses["401"]) expect(op.responses["401"].content["application/json"].example, key).toMatchObject({ error: "UNAUTHORIZED", message: "Missing or invalid credentials." });
+          if (op.responses["422"]) expect(op.responses["422"].content["application/json"].example.error, key).toBe("VALIDATION_FAILED");
         }
         if (op.requestBody) {
           const schema = op.requestBody.content["application/json"].schema;
@@ -55,6 +58,15 @@ describe("every route in the document", () => {
       }
     }
     expect(operations).toBe(45);
+  });
+
+  it("names every operation (a unique operationId) and uses ids an id parser accepts (ULIDs in Crockford base32)", async () => {
+    const doc = await (await call("/openapi.json")).json<any>();
+    const ids = Object.values<any>(doc.paths).flatMap((methods) => Object.values<any>(methods).map((op) => op.operationId));
+    expect(ids.every((id) => typeof id === "string" && /^[a-z][A-Za-z0-9]+$/.test(id)), JSON.stringify(ids)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    const text = JSON.stringify(doc);
+    for (const [, id] of text.matchAll(/"(?:req|ptn|whep)_([0-9A-Za-z]{26})"/g)) expect(id, id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
   });
 });
 

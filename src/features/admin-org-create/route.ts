@@ -49,6 +49,7 @@ const OrgCreated = z
   .openapi("OrgCreated");
 
 export const orgCreateRoute = createRoute({
+  operationId: "createOrg",
   method: "post",
   path: "/v1/admin/org/create",
   tags: ["Admin (master-key)"],

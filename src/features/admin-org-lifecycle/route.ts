@@ -56,6 +56,7 @@ const SHAPES: Record<ResponseShape, z.ZodType> = {
 export function transitionRoute(t: Transition) {
   const states = `Changes an org that is ${t.from.join(" or ")}${t.noop.length ? `; a no-op 200 when ${t.noop.join(" or ")}` : ""}; 409 ORG_STATE_CONFLICT otherwise.`;
   return createRoute({
+    operationId: t.name,
     method: "post",
     path: t.path,
     tags: ["Admin (master-key)"],
@@ -96,6 +97,7 @@ const OrgUsage = z
   .openapi("OrgUsage");
 
 export const usageListRoute = createRoute({
+  operationId: "listOrgUsage",
   method: "get",
   path: "/v1/admin/org/usage",
   tags: ["Admin (master-key)"],
@@ -119,6 +121,7 @@ export const usageListRoute = createRoute({
 });
 
 export const usageRoute = createRoute({
+  operationId: "getOrgUsage",
   method: "get",
   path: "/v1/admin/org/{org_id}/usage",
   tags: ["Admin (master-key)"],

@@ -24,6 +24,7 @@ const PartnerKeyIssued = {
 };
 
 export const createPartnerRoute = createRoute({
+  operationId: "createPartner",
   method: "post",
   path: "/v1/admin/partners",
   tags,
@@ -62,6 +63,7 @@ const PartnerSummary = z
   .openapi("PartnerSummary");
 
 export const listPartnersRoute = createRoute({
+  operationId: "listPartners",
   method: "get",
   path: "/v1/admin/partners",
   tags,
@@ -78,6 +80,7 @@ export const listPartnersRoute = createRoute({
 });
 
 export const rotatePartnerKeyRoute = createRoute({
+  operationId: "rotatePartnerKey",
   method: "post",
   path: "/v1/admin/partners/{partner_id}/rotate-key",
   tags,
@@ -101,6 +104,7 @@ export const rotatePartnerKeyRoute = createRoute({
 });
 
 export const deactivatePartnerRoute = createRoute({
+  operationId: "deactivatePartner",
   method: "post",
   path: "/v1/admin/partners/{partner_id}/deactivate",
   tags,

@@ -4,6 +4,7 @@ import { type AppEnv, envelope } from "../../lib/http/context";
 import { Envelope } from "../../lib/http/openapi";
 
 const healthRoute = createRoute({
+  operationId: "getHealth",
   method: "get",
   path: "/",
   tags: ["Service"],

@@ -50,6 +50,7 @@ export const GithubReport = z
   .openapi("GithubSecretScanningReport");
 
 export const githubReportRoute = createRoute({
+  operationId: "reportGithubSecretScanning",
   method: "post",
   path: "/v1/secret-scanning/github",
   tags,
@@ -94,6 +95,7 @@ export const PossessionReport = z
   .openapi("RevokeLeakedRequest");
 
 export const revokeLeakedRoute = createRoute({
+  operationId: "revokeLeakedKeys",
   method: "post",
   path: "/v1/keys/revoke-leaked",
   tags,

@@ -17,6 +17,7 @@ const tokenErrors = errorResponses([400, 410, 429], {
 });
 
 export const checkTokenRoute = createRoute({
+  operationId: "checkSetPasswordToken",
   method: "post",
   path: "/api/v1/auth/set-password/check",
   tags: ["Owner onboarding"],
@@ -30,6 +31,7 @@ export const checkTokenRoute = createRoute({
 });
 
 export const setPasswordRoute = createRoute({
+  operationId: "setPassword",
   method: "post",
   path: "/api/v1/auth/set-password",
   tags: ["Owner onboarding"],
@@ -61,6 +63,7 @@ export const setPasswordRoute = createRoute({
 });
 
 export const resendInviteRoute = createRoute({
+  operationId: "resendInvite",
   method: "post",
   path: "/api/v1/partner/organizations/{identifier}/resend-invite",
   tags: ["Partner"],
@@ -85,6 +88,7 @@ export const resendInviteRoute = createRoute({
 const html = (description: string) => ({ 200: { description, content: { "text/html": { schema: z.string() } } } });
 
 export const pageRoute = createRoute({
+  operationId: "getSetPasswordPage",
   method: "get",
   path: "/set-password",
   tags: ["Owner onboarding"],

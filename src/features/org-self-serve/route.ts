@@ -28,6 +28,7 @@ const keyTypeBody = { required: false, content: { "application/json": { schema: 
 const rotateBody = { required: false, content: { "application/json": { schema: RotateBody } } };
 
 export const rotateOwnKeyRoute = createRoute({
+  operationId: "rotateOwnKey",
   method: "post",
   path: "/v1/admin/key/rotate",
   tags,
@@ -67,6 +68,7 @@ export const rotateOwnKeyRoute = createRoute({
 });
 
 export const revokeOwnKeyRoute = createRoute({
+  operationId: "revokeOwnKey",
   method: "post",
   path: "/v1/admin/key/revoke",
   tags,
@@ -95,6 +97,7 @@ const isoInstant = z.iso
   .transform((s) => new Date(s).toISOString());
 
 export const auditLogRoute = createRoute({
+  operationId: "listAuditLog",
   method: "get",
   path: "/v1/admin/audit-log",
   tags,
@@ -154,6 +157,7 @@ export const OrgKey = z
   .openapi("OrgKey");
 
 export const listKeysRoute = createRoute({
+  operationId: "listOwnKeys",
   method: "get",
   path: "/v1/admin/keys",
   tags,

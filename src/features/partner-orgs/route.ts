@@ -60,6 +60,7 @@ export const ProvisionBody = z
 const ok = (description: string, schema: z.ZodType) => ({ description, content: { "application/json": { schema } } });
 
 export const provisionRoute = createRoute({
+  operationId: "provisionPartnerOrganization",
   method: "post",
   path: BASE,
   tags,
@@ -85,6 +86,7 @@ export const provisionRoute = createRoute({
 });
 
 export const listRoute = createRoute({
+  operationId: "listPartnerOrganizations",
   method: "get",
   path: BASE,
   tags,
@@ -122,6 +124,7 @@ const IdentifierParam = z.object({
 });
 
 export const getByIdentifierRoute = createRoute({
+  operationId: "getPartnerOrganization",
   method: "get",
   path: `${BASE}/{identifier}`,
   tags,
@@ -136,6 +139,7 @@ export const getByIdentifierRoute = createRoute({
 });
 
 export const getByExternalIdRoute = createRoute({
+  operationId: "getPartnerOrganizationByExternalId",
   method: "get",
   path: `${BASE}/by-external-id/{externalId}`,
   tags,
@@ -154,6 +158,7 @@ export const getByExternalIdRoute = createRoute({
 });
 
 export const rotateKeysRoute = createRoute({
+  operationId: "rotatePartnerOrganizationKeys",
   method: "post",
   path: `${BASE}/{identifier}/rotate-keys`,
   tags,

@@ -5,7 +5,7 @@ import type { AppEnv } from "./context";
 import { MASTER_SCOPES, type MasterScope, masterKeySecretName } from "../auth/master-key";
 
 export const Envelope = {
-  request_id: z.string().openapi({ example: "req_01JD8Z3Q4W5E6R7T8Y9U0I1O2P" }),
+  request_id: z.string().openapi({ example: "req_01JD8Z3Q4W5E6R7T8Y9V0N1P2A" }),
   timestamp: z.string().openapi({ example: "2026-11-22T10:00:00.000Z" }),
 };
 
@@ -33,12 +33,30 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   500: "SERVER_MISCONFIGURED (pepper missing) or INTERNAL",
 };
 
+/** What each status's body looks like (its example in the document): the error a client most often meets there. */
+const ERROR_EXAMPLES: Record<number, { error: string; message: string; details?: { location: string; field: string; message: string }[] }> = {
+  400: { error: "INVALID_JSON", message: "The body is not valid JSON." },
+  401: { error: "UNAUTHORIZED", message: "Missing or invalid credentials." },
+  403: { error: "KEY_TYPE_NOT_ALLOWED", message: "This route needs the organization's server key (sk_live_…); a client key (ck_live_…) cannot administer the organization." },
+  404: { error: "NOT_FOUND", message: "No such organization." },
+  409: { error: "ORG_STATE_CONFLICT", message: "The organization is revoked; this action applies when it is active or suspended." },
+  413: { error: "PAYLOAD_TOO_LARGE", message: "The body must be at most 65536 bytes." },
+  415: { error: "UNSUPPORTED_MEDIA_TYPE", message: "The body must be application/json." },
+  422: { error: "VALIDATION_FAILED", message: "The request is not valid.", details: [{ location: "body", field: "name", message: "Required." }] },
+  429: { error: "RATE_LIMITED", message: "Too many requests; retry after the time in Retry-After." },
+  500: { error: "SERVER_MISCONFIGURED", message: "The service is not configured to mint keys." },
+};
+const EXAMPLE_ENVELOPE = { request_id: "req_01JD8Z3Q4W5E6R7T8Y9V0N1P2A", timestamp: "2026-11-22T10:00:00.000Z" };
+
 /** Error responses for the given statuses; `overrides` replaces a description where a route says more. */
 export function errorResponses(statuses: number[], overrides: Record<number, string> = {}) {
   return Object.fromEntries(
     statuses.map((s) => [
       s,
-      { description: overrides[s] ?? ERROR_DESCRIPTIONS[s], content: { "application/json": { schema: ErrorSchema } } },
+      {
+        description: overrides[s] ?? ERROR_DESCRIPTIONS[s],
+        content: { "application/json": { schema: ErrorSchema, ...(ERROR_EXAMPLES[s] ? { example: { ...ERROR_EXAMPLES[s], ...EXAMPLE_ENVELOPE } } : {}) } },
+      },
     ]),
   );
 }
