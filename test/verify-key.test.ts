@@ -2,7 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_REFRESH_MS, REFRESH_GRACE_MS, verifyKey } from "../src/verify/verify-key";
-import { flushUsage } from "../src/verify/usage";
+import { flushUsage } from "../src/lib/data/usage-records";
 import { act, asOrg, call, countingDb, createPartner, makeOrg, provision, provisionBody, SCOPE_KEYS } from "./helpers";
 import { hmacHex } from "./crypto";
 

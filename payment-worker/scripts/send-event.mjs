@@ -2,7 +2,7 @@
 //   npm run stripe:send -- checkout.session.completed [--org org_acme_demo] [--email you@example.com] [--keep-id]
 //                          [--port 8788 | --url http://host:port]
 // A fresh event id is used unless --keep-id (keep it to see a redelivery replay).
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import Stripe from "stripe";
 
 const args = process.argv.slice(2);
@@ -24,7 +24,17 @@ const event = JSON.parse(
     .replaceAll("billing@acme.example.com", flag("email", "billing@acme.example.com")),
 );
 if (!args.includes("--keep-id")) event.id = `evt_local_${Date.now().toString(36)}`;
-event.created = Math.floor(Date.now() / 1000);
+// Stripe orders events by `created` (seconds). Sends a second apart or less would tie, and a tie is resolved towards
+// suspending; so each send is stamped at least one second after the previous one, and a walk-through sent in order
+// is applied in order. The last stamp is kept in .wrangler/ (git-ignored).
+const CLOCK = new URL("../../.wrangler/stripe-send-last-created", import.meta.url);
+let last = 0;
+try {
+  last = Number(readFileSync(CLOCK, "utf8")) || 0;
+} catch {}
+event.created = Math.max(Math.floor(Date.now() / 1000), last + 1);
+mkdirSync(new URL("./", CLOCK), { recursive: true });
+writeFileSync(CLOCK, String(event.created));
 const payload = JSON.stringify(event);
 const signature = await Stripe.webhooks.generateTestHeaderStringAsync({ payload, secret });
 const res = await fetch(`${url}/stripe/webhook`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": signature }, body: payload });

@@ -17,7 +17,7 @@ import { LruMap } from "../lib/util/lru";
 import { orgKeyBucket, rateLimitsOff } from "../lib/http/rate-limit";
 import { usagePeriod } from "../lib/util/usage-period";
 import { TIER_LIMITS, type Tier } from "../features/orgs/model";
-import { countInteraction, reportKeyUse } from "./usage";
+import { countInteraction, reportKeyUse } from "../lib/data/usage-records";
 
 /** The longest refresh interval VERIFY_REFRESH_SECONDS may set. */
 export const VERIFY_CACHE_TTL_MS = 30_000;

@@ -69,5 +69,10 @@ await withScript("start:payments", paymentsPort, "/", async (base) => {
   const orgId = `org_any_port_${paymentsPort}_${Date.now().toString(36)}`;
   const sent = spawnSync("npm", ["run", "--silent", "stripe:send", "--", "checkout.session.completed", "--port", String(paymentsPort), "--org", orgId], { encoding: "utf8" });
   check(/→ 200 .*"action":"org_created"/.test(sent.stdout), `npm run stripe:send -- checkout.session.completed provisions ${orgId}: ${sent.stdout.trim() || sent.stderr.trim()}`);
+  // The README's walk-through, sent back to back: each send is stamped after the last, so they apply in order.
+  const send = (type) => spawnSync("npm", ["run", "--silent", "stripe:send", "--", type, "--port", String(paymentsPort), "--org", orgId], { encoding: "utf8" }).stdout.trim();
+  const failed = send("invoice.payment_failed");
+  const paid = send("invoice.paid");
+  check(/"billing_suspended"/.test(failed) && /"billing_rotated"/.test(paid), `invoice.payment_failed then invoice.paid, back to back: suspended, then restored (${failed} / ${paid})`);
 });
 finish();

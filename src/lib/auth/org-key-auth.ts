@@ -8,7 +8,7 @@ import { ApiError, unauthorized } from "../http/errors";
 import { KEY_TYPES, type KeyType, parseKey } from "../keys/keys";
 import { lookupOrgKey, orgKeyFailure } from "../keys/org-keys";
 import { clientIp, enforceKeyRateLimit, orgKeyBucket } from "../http/rate-limit";
-import { reportKeyUse } from "../../verify/usage";
+import { reportKeyUse } from "../data/usage-records";
 
 export const AUTH_FAILURE_FLOOR_MS = 80;
 

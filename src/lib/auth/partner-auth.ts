@@ -10,7 +10,7 @@ import { hashBinds, keyHashes, rehashStatement } from "../keys/key-lookup";
 import { parseKey } from "../keys/keys";
 import { LruMap } from "../util/lru";
 import { keyRowFailure } from "../keys/rotation";
-import { reportKeyUse } from "../../verify/usage";
+import { reportKeyUse } from "../data/usage-records";
 import { clientIp, enforceKeyRateLimit, partnerKeyBucket } from "../http/rate-limit";
 
 export const PARTNER_CACHE_TTL_MS = 10_000;

@@ -1,6 +1,6 @@
 // Who a request authenticated as: set on the request context by the auth middleware. One home for these types, so
 // imports run one way (the middleware and lib/http/context import them; they import neither).
-import type { KeyType } from "../keys/keys";
+import type { KeyType } from "../keys/key-types";
 
 /** An org key (client or server) that authenticated; set by requireOrgKey. */
 export interface OrgPrincipal {

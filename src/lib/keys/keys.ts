@@ -3,12 +3,9 @@
 import { randomCrockford } from "../util/ids";
 import { ApiError } from "../http/errors";
 
-export const KEY_TYPES = {
-  ck_live: "ck_live_", // org client key
-  sk_live: "sk_live_", // org server key
-  kvqp: "kvqp_", // partner key
-} as const;
-export type KeyType = keyof typeof KEY_TYPES;
+import { KEY_TYPES, type KeyType } from "./key-types";
+
+export { KEY_TYPES, type KeyType };
 
 const PREFIX_LENGTH = 8;
 /** Format 1 (before Dec 2026): type prefix + 26 random Crockford characters. Still accepted until rotated. */
