@@ -5,18 +5,9 @@
 // Folders follow the document's tags; requests run in FLOW order so a newman run is one coherent story; each
 // request tests its documented status and the required fields of its documented response.
 import { readFileSync, writeFileSync } from "node:fs";
-import { build } from "esbuild";
+import { openapiDocument } from "./openapi-document.mjs";
 
 const check = process.argv.includes("--check");
-
-async function openapiDocument() {
-  const out = await build({ entryPoints: ["src/app.ts"], bundle: true, platform: "node", format: "esm", write: false, logLevel: "silent" });
-  const url = `data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString("base64")}`;
-  const { createApp } = await import(url);
-  const env = { IP_RATE_LIMITER: { limit: async () => ({ success: true }) } };
-  const res = await createApp().request("/openapi.json", {}, env);
-  return res.json();
-}
 
 const FOLDERS = ["Service", "Admin (master-key)", "Partner", "Partner webhooks", "Organization webhooks (API key)", "Organization (API key)", "Owner onboarding", "Leaked keys"];
 const j = (lines) => lines.join("\n");

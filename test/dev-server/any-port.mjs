@@ -53,6 +53,15 @@ await withScript("start", port, "/", async (base, out) => {
   }
   check(link?.startsWith(`${base}/set-password#token=`), `the welcome email's link uses port ${port}: ${link?.replace(/#token=.*/, "#token=…")}`);
 
+  // The ops CLI, on the typed client, reading the master keys from .dev.vars (a local service).
+  const ops = (...a) => spawnSync("npm", ["run", "--silent", "ops", "--", ...a, "--base-url", base], { encoding: "utf8" });
+  const opsOrg = `org_ops_${port}_${Date.now().toString(36)}`;
+  const made = ops("create-org", opsOrg, "--name", "Ops Co", "--origins", "https://ops.example.com");
+  check(made.status === 0 && /"server_api_key": "sk_live_/.test(made.stdout), `npm run ops -- create-org prints the minted keys once (${made.stderr.trim().split("\n").pop()})`);
+  const suspended = ops("suspend", opsOrg);
+  const usage = ops("usage", opsOrg);
+  check(/"suspended": true/.test(suspended.stdout) && /"status": "suspended"/.test(usage.stdout) && !/_live_/.test(usage.stdout), "npm run ops -- suspend, then usage: suspended, and no key printed");
+
   // A leaked server key, reported the way GitHub would (signed by a local key that npm start trusts): revoked.
   const created = await (await post("/v1/admin/org/create", { "x-api-key": secrets.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": `scan-${port}-${Date.now()}` }, { org_id: `org_scan_${port}_${Date.now().toString(36)}`, name: "Scan Co", domain: "general", tier: "starter", allowed_origins: "https://scan.example.com" })).json();
   const report = spawnSync("npm", ["run", "--silent", "scan:report", "--", created.server_api_key, "--port", String(port)], { encoding: "utf8" });
