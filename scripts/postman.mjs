@@ -163,7 +163,7 @@ const collection = {
 const missing = operations.filter(({ op }) => !FOLDERS.includes((op.tags ?? ["Service"])[0]));
 if (missing.length) throw new Error(`operations with a tag outside the folders: ${missing.map((m) => m.path).join(", ")}`);
 
-const dotDevVars = readFileSync(".dev.vars.example", "utf8").split("\n").map((l) => /^#?\s*([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter((n) => n && n.startsWith("MASTER_ADMIN_KEY_"));
+const dotDevVars = readFileSync(".dev.vars.example", "utf8").split("\n").map((l) => /^#?\s*([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter((n) => n?.startsWith("MASTER_ADMIN_KEY_"));
 const environment = {
   name: "org-key-authority (npm start)",
   values: [

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { act, asOrg, call, countRows, dumpDatabase, liveKeys, makeOrg, PARTNER_ORGS, createPartner, provision, provisionBody, uniq } from "./helpers";
+import { act, asOrg, call, countRows, dumpDatabase, liveKeys, makeOrg, createPartner, provision, provisionBody, } from "./helpers";
 
 describe("org key auth", () => {
   const reasons: [string, () => Promise<Record<string, string>>, string][] = [

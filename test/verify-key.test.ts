@@ -3,7 +3,7 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_REFRESH_MS, REFRESH_GRACE_MS, verifyKey } from "../src/verify/verify-key";
 import { flushUsage } from "../src/lib/data/usage-records";
-import { act, asOrg, call, countingDb, createPartner, makeOrg, provision, provisionBody, SCOPE_KEYS } from "./helpers";
+import { act, call, countingDb, createPartner, makeOrg, provision, provisionBody, SCOPE_KEYS } from "./helpers";
 import { hmacHex } from "./crypto";
 
 const rpc = exports.KeyVerifier;
@@ -59,7 +59,7 @@ describe("KeyVerifier.verifyKey over RPC", () => {
   it("rate limited past 1000 verifications of one key per minute", { timeout: 60_000 }, async () => {
     const org = await makeOrg({ tier: "enterprise" });
     let allowed = 0;
-    let last;
+    let last: Awaited<ReturnType<typeof verifyWith>>;
     while ((last = await verifyWith({}, org.api_key)).valid && allowed < 2100) allowed++;
     // Fixed 60 s windows: at least 1000 pass before the first refusal, and fewer than two windows' worth.
     expect(allowed).toBeGreaterThanOrEqual(1000);

@@ -105,7 +105,7 @@ try {
   });
 
   await check("overview: org id, tier, status, usage, origins", async () => {
-    const text = await page.locator("main").innerText();
+    const text = await page.locator("main").textContent();
     for (const want of [orgId, "standard", "active", "of 100,000 interactions", "https://acme.example.com"]) assert(text.includes(want), `overview lacks ${want}`);
     await accessible(page, "overview");
     await shot(page, "console-overview");
@@ -156,13 +156,13 @@ try {
 
   await check("the audit log shows the console's actions, filtered by type", async () => {
     await page.getByRole("link", { name: "Audit log" }).click();
-    const text = await page.locator("tbody").innerText();
+    const text = await page.locator("tbody").textContent();
     for (const event of ["KEYS_CREATED", "KEY_ROTATED", "KEY_REVOKED", "ORG_CREATED"]) assert(text.includes(event), `no ${event}`);
     await accessible(page, "audit log");
     await shot(page, "console-audit");
     await page.getByLabel("Event type").selectOption("KEY_REVOKED");
     await page.getByRole("button", { name: "Filter" }).click();
-    const filtered = await page.locator("tbody").innerText();
+    const filtered = await page.locator("tbody").textContent();
     assert(filtered.includes("KEY_REVOKED") && !filtered.includes("KEYS_CREATED"), "the filter did not filter");
   });
 

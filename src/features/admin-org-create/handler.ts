@@ -64,7 +64,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
     ...(ownerEmail && outboxId ? [insertWelcomeEmail(db, outboxId, body.org_id, ownerEmail, now)] : []),
   ];
 
-  let outcome;
+  let outcome: Awaited<ReturnType<typeof runIdempotentBatch>>;
   try {
     outcome = await runIdempotentBatch(
       c,

@@ -114,7 +114,7 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
       }
     : undefined;
 
-  let outcome;
+  let outcome: Awaited<ReturnType<typeof runIdempotentBatch>>;
   try {
     outcome = await runIdempotentBatch(c, statements, idem);
   } catch (err) {

@@ -37,7 +37,7 @@ export const requirePartnerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
   let reason: string;
   let keyPrefix: string | null = null;
   if (!presented) reason = "missing";
-  else if (!parsed || parsed.type !== "kvqp") reason = "malformed";
+  else if (parsed?.type !== "kvqp") reason = "malformed";
   else {
     keyPrefix = `kvqp_${parsed.prefix}`;
     const hashes = await keyHashes(c.env, presented);
