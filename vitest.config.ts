@@ -27,7 +27,16 @@ export default defineConfig(async () => {
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: { bindings: { ...TEST_SECRETS, PUBLIC_BASE_URL: "http://localhost:8787", GITHUB_SECRET_SCANNING_KEYS_URL: githubKeys.url, WEBHOOK_RECEIVER_URL: receiver.url, TEST_MIGRATIONS: migrations, HOSTILE_CASES } },
+        miniflare: {
+          bindings: {
+            ...TEST_SECRETS,
+            PUBLIC_BASE_URL: "http://localhost:8787",
+            GITHUB_SECRET_SCANNING_KEYS_URL: githubKeys.url,
+            WEBHOOK_RECEIVER_URL: receiver.url,
+            TEST_MIGRATIONS: migrations,
+            HOSTILE_CASES,
+          },
+        },
       }),
     ],
     test: {

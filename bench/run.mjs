@@ -17,7 +17,11 @@ let n = 0;
 console.log("Starting the workers (about a minute)…");
 freshDatabase(".wrangler/bench-baseline", "bench/baseline/wrangler.toml");
 freshDatabase(".wrangler/bench-bare", "bench/bare-writes/wrangler.toml");
-executeSql(".wrangler/bench-bare", `INSERT INTO partners (partner_id, name, created_at, updated_at) VALUES ('ptn_BENCHBAREWRITES00000000000', 'bare', '${new Date().toISOString()}', '${new Date().toISOString()}');`, "bench/bare-writes/wrangler.toml");
+executeSql(
+  ".wrangler/bench-bare",
+  `INSERT INTO partners (partner_id, name, created_at, updated_at) VALUES ('ptn_BENCHBAREWRITES00000000000', 'bare', '${new Date().toISOString()}', '${new Date().toISOString()}');`,
+  "bench/bare-writes/wrangler.toml",
+);
 freshDatabase(".wrangler/bench-service");
 freshDatabase(".wrangler/bench-assets-first");
 const VERIFY_DB = ".wrangler/bench-verify";
@@ -36,14 +40,27 @@ try {
   workers.service = await startWorker({ persistTo: ".wrangler/bench-service" });
   // The same service with every path going through the static-asset router first (no run_worker_first).
   workers.assetsFirst = await startWorker({ persistTo: ".wrangler/bench-assets-first", configs: ["wrangler.toml"], assetsFirst: true });
-  workers.verify = await startWorker({ persistTo: VERIFY_DB, configs: ["bench/verify-client/wrangler.toml", "wrangler.toml", "bench/hello-worker/wrangler.toml"] });
+  workers.verify = await startWorker({
+    persistTo: VERIFY_DB,
+    configs: ["bench/verify-client/wrangler.toml", "wrangler.toml", "bench/hello-worker/wrangler.toml"],
+  });
   console.log("Workers up.");
 
   // ---- fixtures --------------------------------------------------------------------------------------------
-  const post = (base, path, headers, body) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
-  const partner = await post(workers.service.url, "/v1/admin/partners", { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "idempotency-key": `bench-${run}` }, { name: "Bench Partner" });
+  const post = (base, path, headers, body) =>
+    fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
+  const partner = await post(
+    workers.service.url,
+    "/v1/admin/partners",
+    { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "idempotency-key": `bench-${run}` },
+    { name: "Bench Partner" },
+  );
   const pk = { "x-kelviq-partner-key": partner.partner_key };
-  const one = await post(workers.service.url, "/api/v1/partner/organizations/", pk, { externalId: `bench-read-${run}`, email: `read-${run}@bench.example.com`, businessName: "Bench Read" });
+  const one = await post(workers.service.url, "/api/v1/partner/organizations/", pk, {
+    externalId: `bench-read-${run}`,
+    email: `read-${run}@bench.example.com`,
+    businessName: "Bench Read",
+  });
 
   /** A POST load on `base + path` whose every request is `next()` (fresh ids each time), at c connections. */
   const posts = (base, path, next) => (c) => load({ url: `${base}${path}`, connections: c, seconds: SECONDS, method: "POST", nextRequest: next });
@@ -62,16 +79,49 @@ try {
   const oneInsert = posts(workers.baseline.url, "/", () => ({ headers: json, body: JSON.stringify({ id: `b_${run}_${n++}`, name: "Acme Corp" }) }));
 
   const PAIRS = [
-    { case: "org create", yardstick: "bare worker, same D1 batch", measure: orgCreate(workers.service.url), against: orgCreate(workers.bare.url, "/org-create") },
-    { case: "partner provision", yardstick: "bare worker, same D1 batch", measure: provision(workers.service.url, "/api/v1/partner/organizations/", pk), against: provision(workers.bare.url, "/provision", {}) },
-    { case: "partner read", yardstick: "parse + 1 insert", measure: (c) => load({ url: `${workers.service.url}/api/v1/partner/organizations/${one.organizationIdentifier}/`, connections: c, seconds: SECONDS, headers: pk }), against: oneInsert },
-    { case: "list page (100)", yardstick: "parse + 1 insert", measure: (c) => load({ url: `${workers.service.url}/api/v1/partner/organizations/?limit=100`, connections: c, seconds: SECONDS, headers: pk }), against: oneInsert },
-    { case: "org create, asset router first", yardstick: "org create, run_worker_first", measure: orgCreate(workers.assetsFirst.url), against: orgCreate(workers.service.url) },
-    { case: "verifyKey warm", yardstick: "hello worker over RPC", measure: (c) => load({ url: `${workers.verify.url}/verify?key=${warmKey}`, connections: c, seconds: SECONDS }), against: (c) => load({ url: `${workers.verify.url}/hello-rpc`, connections: c, seconds: SECONDS }) },
+    {
+      case: "org create",
+      yardstick: "bare worker, same D1 batch",
+      measure: orgCreate(workers.service.url),
+      against: orgCreate(workers.bare.url, "/org-create"),
+    },
+    {
+      case: "partner provision",
+      yardstick: "bare worker, same D1 batch",
+      measure: provision(workers.service.url, "/api/v1/partner/organizations/", pk),
+      against: provision(workers.bare.url, "/provision", {}),
+    },
+    {
+      case: "partner read",
+      yardstick: "parse + 1 insert",
+      measure: (c) =>
+        load({ url: `${workers.service.url}/api/v1/partner/organizations/${one.organizationIdentifier}/`, connections: c, seconds: SECONDS, headers: pk }),
+      against: oneInsert,
+    },
+    {
+      case: "list page (100)",
+      yardstick: "parse + 1 insert",
+      measure: (c) => load({ url: `${workers.service.url}/api/v1/partner/organizations/?limit=100`, connections: c, seconds: SECONDS, headers: pk }),
+      against: oneInsert,
+    },
+    {
+      case: "org create, asset router first",
+      yardstick: "org create, run_worker_first",
+      measure: orgCreate(workers.assetsFirst.url),
+      against: orgCreate(workers.service.url),
+    },
+    {
+      case: "verifyKey warm",
+      yardstick: "hello worker over RPC",
+      measure: (c) => load({ url: `${workers.verify.url}/verify?key=${warmKey}`, connections: c, seconds: SECONDS }),
+      against: (c) => load({ url: `${workers.verify.url}/hello-rpc`, connections: c, seconds: SECONDS }),
+    },
   ];
 
   const total = PAIRS.length * CONNECTIONS.length * ROUNDS * 2;
-  console.log(`\nPlan: ${PAIRS.length} cases × ${CONNECTIONS.length} connection levels (${CONNECTIONS.join(", ")}) × ${ROUNDS} rounds × 2 sides × ${SECONDS} s = ${total} measurements, about ${Math.ceil((total * (SECONDS + 0.5)) / 60)} minutes.\n`);
+  console.log(
+    `\nPlan: ${PAIRS.length} cases × ${CONNECTIONS.length} connection levels (${CONNECTIONS.join(", ")}) × ${ROUNDS} rounds × 2 sides × ${SECONDS} s = ${total} measurements, about ${Math.ceil((total * (SECONDS + 0.5)) / 60)} minutes.\n`,
+  );
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const rows = [];
   let done = 0;
@@ -93,13 +143,33 @@ try {
           `[${String(done).padStart(3)}/${total}] ${pair.case} × ${c}, round ${round}/${ROUNDS}: ${got.case.rps} vs ${got.yardstick.rps} req/s (${pair.yardstick}), ratio ${ratios.at(-1).toFixed(2)}, running median ${median(ratios).toFixed(2)}`,
         );
       }
-      const pick = (side) => ({ rps: median(sides[side].map((r) => r.rps)), p50: median(sides[side].map((r) => r.p50)), p99: median(sides[side].map((r) => r.p99)), errors: sides[side].reduce((a, r) => a + r.errors, 0) });
-      rows.push({ case: pair.case, yardstick: pair.yardstick, connections: c, ...pick("case"), yardstick_rps: pick("yardstick").rps, ratio_median: median(ratios), ratio_min: Math.min(...ratios), ratio_max: Math.max(...ratios) });
+      const pick = (side) => ({
+        rps: median(sides[side].map((r) => r.rps)),
+        p50: median(sides[side].map((r) => r.p50)),
+        p99: median(sides[side].map((r) => r.p99)),
+        errors: sides[side].reduce((a, r) => a + r.errors, 0),
+      });
+      rows.push({
+        case: pair.case,
+        yardstick: pair.yardstick,
+        connections: c,
+        ...pick("case"),
+        yardstick_rps: pick("yardstick").rps,
+        ratio_median: median(ratios),
+        ratio_min: Math.min(...ratios),
+        ratio_max: Math.max(...ratios),
+      });
     }
   }
 
   // ---- report ----------------------------------------------------------------------------------------------
-  const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() };
+  const machine = {
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
   mkdirSync("bench/results", { recursive: true });
   writeFileSync("bench/results/latest.json", `${JSON.stringify({ machine, seconds: SECONDS, rounds: ROUNDS, rows }, null, 2)}\n`);
   const table = [
@@ -107,7 +177,10 @@ try {
     "",
     "| case | yardstick | conns | case req/s | yardstick req/s | ratio median (min–max) | p50 / p99 ms | errors |",
     "|---|---|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.case} | ${r.yardstick} | ${r.connections} | ${r.rps} | ${r.yardstick_rps} | **${r.ratio_median.toFixed(2)}** (${r.ratio_min.toFixed(2)}–${r.ratio_max.toFixed(2)}) | ${r.p50} / ${r.p99} | ${r.errors} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.yardstick} | ${r.connections} | ${r.rps} | ${r.yardstick_rps} | **${r.ratio_median.toFixed(2)}** (${r.ratio_min.toFixed(2)}–${r.ratio_max.toFixed(2)}) | ${r.p50} / ${r.p99} | ${r.errors} |`,
+    ),
   ].join("\n");
   console.log(`\n${table}\n\nWrote bench/results/latest.json.`);
   if (process.argv.includes("--update-readme")) {

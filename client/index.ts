@@ -53,7 +53,10 @@ export function retryingFetch(inner: (request: Request) => Promise<Response>, re
 
 export function createAuthorityClient(options: ClientOptions): AuthorityClient {
   const inner = options.fetch ?? ((request: Request) => globalThis.fetch(request));
-  const client = createClient<paths>({ baseUrl: options.baseUrl.replace(/\/+$/, ""), fetch: retryingFetch(inner, options.retries ?? 3, options.retryDelayMs ?? 200) });
+  const client = createClient<paths>({
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    fetch: retryingFetch(inner, options.retries ?? 3, options.retryDelayMs ?? 200),
+  });
   const credentials: Middleware = {
     onRequest({ request, schemaPath }) {
       if (options.apiKey && !request.headers.has("X-API-Key")) request.headers.set("X-API-Key", options.apiKey);

@@ -39,7 +39,14 @@ export default defineConfig(async () => {
         wrangler: { configPath: here("wrangler.toml") },
         miniflare: {
           // The payment worker's only secret: no master key.
-          bindings: { STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY, STRIPE_API_BASE: `http://127.0.0.1:${standIn.port}`, TEST_MIGRATIONS: migrations, PAYMENT_MIGRATIONS: paymentMigrations, API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER },
+          bindings: {
+            STRIPE_WEBHOOK_SECRET,
+            STRIPE_API_KEY,
+            STRIPE_API_BASE: `http://127.0.0.1:${standIn.port}`,
+            TEST_MIGRATIONS: migrations,
+            PAYMENT_MIGRATIONS: paymentMigrations,
+            API_KEY_PEPPER: TEST_SECRETS.API_KEY_PEPPER,
+          },
           d1Databases: { SERVICE_DB: SERVICE_DB_ID, DB: "payment-worker-test" },
           workers: [
             {

@@ -48,7 +48,7 @@ const visit = (file) => {
     if (state.get(dep) === "open") {
       const cycle = stack.slice(stack.indexOf(dep)).map(rel);
       const key = [...cycle].sort().join("|");
-      if (!seen.has(key)) (seen.add(key), problems.push(`import cycle in src/lib/: ${[...cycle, rel(dep)].join(" → ")}`));
+      if (!seen.has(key)) seen.add(key), problems.push(`import cycle in src/lib/: ${[...cycle, rel(dep)].join(" → ")}`);
     } else if (!state.has(dep)) visit(dep);
   }
   stack.pop();

@@ -18,14 +18,17 @@ let url;
 try {
   url = new URL(base);
 } catch {
-  fail(`PUBLIC_BASE_URL is ${base ? `"${base}", not a URL` : "unset"}. Set it in wrangler.toml [vars] (or the environment) to this Worker's public https origin, e.g. https://keys.example.com: the welcome email's set-password link is built from it.`);
+  fail(
+    `PUBLIC_BASE_URL is ${base ? `"${base}", not a URL` : "unset"}. Set it in wrangler.toml [vars] (or the environment) to this Worker's public https origin, e.g. https://keys.example.com: the welcome email's set-password link is built from it.`,
+  );
 }
 if (url.protocol !== "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname)) {
   fail(`PUBLIC_BASE_URL is "${base}": outside local dev it must be a public https origin (a localhost link in a customer's email reaches nobody).`);
 }
 if (!dryRun) {
   for (const file of ["wrangler.toml", "payment-worker/wrangler.toml"]) {
-    if (/^database_id\s*=\s*"0{8}-/m.test(readFileSync(file, "utf8"))) fail(`${file} still has the placeholder database_id: run \`npx wrangler d1 create …\` and put the id there (README, "Deploying").`);
+    if (/^database_id\s*=\s*"0{8}-/m.test(readFileSync(file, "utf8")))
+      fail(`${file} still has the placeholder database_id: run \`npx wrangler d1 create …\` and put the id there (README, "Deploying").`);
   }
 }
 

@@ -15,7 +15,12 @@ const wanted = readFileSync(EXAMPLE, "utf8")
   .filter(Boolean);
 
 const current = existsSync(FILE) ? readFileSync(FILE, "utf8") : "";
-const have = new Set(current.split("\n").map((line) => /^([A-Z0-9_]+)=/.exec(line)?.[1]).filter(Boolean));
+const have = new Set(
+  current
+    .split("\n")
+    .map((line) => /^([A-Z0-9_]+)=/.exec(line)?.[1])
+    .filter(Boolean),
+);
 
 const added = [];
 for (const name of wanted) {

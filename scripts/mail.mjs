@@ -26,7 +26,7 @@ function emlFiles(dir) {
 
 const files = [...emlFiles(".wrangler"), ...emlFiles("payment-worker/.wrangler")].sort((a, b) => b.mtime - a.mtime).slice(0, count);
 if (!files.length) {
-  console.log("No local emails yet. Provision an org (README, \"Try the partner API\") with `npm start` running, then run this again.");
+  console.log('No local emails yet. Provision an org (README, "Try the partner API") with `npm start` running, then run this again.');
   process.exit(0);
 }
 for (const { path, mtime } of files) {

@@ -14,8 +14,9 @@ for (const v of environment.values) {
 }
 try {
   const summary = await new Promise((resolve, reject) =>
-    newman.run({ collection: JSON.parse(readFileSync("postman/collection.json", "utf8")), environment, reporters: ["cli"], reporter: { cli: { noBanner: true } } }, (err, s) =>
-      err ? reject(err) : resolve(s),
+    newman.run(
+      { collection: JSON.parse(readFileSync("postman/collection.json", "utf8")), environment, reporters: ["cli"], reporter: { cli: { noBanner: true } } },
+      (err, s) => (err ? reject(err) : resolve(s)),
     ),
   );
   const { assertions, requests } = summary.run.stats;

@@ -30,7 +30,8 @@ const USAGE = `Usage: npm run ops -- <command> [args] [--base-url ${baseUrl}]
   partners | create-partner NAME`;
 
 const local = /^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/.test(baseUrl.replace(/\/+$/, ""));
-const devVars = local && existsSync(".dev.vars") ? Object.fromEntries([...readFileSync(".dev.vars", "utf8").matchAll(/^([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]])) : {};
+const devVars =
+  local && existsSync(".dev.vars") ? Object.fromEntries([...readFileSync(".dev.vars", "utf8").matchAll(/^([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]])) : {};
 const masterKey = (scope) => {
   const name = `MASTER_ADMIN_KEY_${scope}`;
   const key = process.env[name] || devVars[name];
@@ -65,8 +66,22 @@ const transition = (path, scope) => client(scope).POST(path, { params: { path: {
 switch (command) {
   case "create-org": {
     if (!values.name) fail(`create-org needs --name.\n\n${USAGE}`);
-    const origins = values.origins.split(",").map((o) => o.trim()).filter(Boolean);
-    show(await client("ORG_CREATE").POST("/v1/admin/org/create", { body: { org_id: needOrg(), name: values.name, domain: values.domain, tier: values.tier, allowed_origins: origins, ...(values["owner-email"] ? { owner_email: values["owner-email"] } : {}) } }));
+    const origins = values.origins
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean);
+    show(
+      await client("ORG_CREATE").POST("/v1/admin/org/create", {
+        body: {
+          org_id: needOrg(),
+          name: values.name,
+          domain: values.domain,
+          tier: values.tier,
+          allowed_origins: origins,
+          ...(values["owner-email"] ? { owner_email: values["owner-email"] } : {}),
+        },
+      }),
+    );
     break;
   }
   case "suspend":
@@ -79,7 +94,11 @@ switch (command) {
     show(await transition("/v1/admin/org/{org_id}/force-rotate", "ORG_FORCE_ROTATE"));
     break;
   case "usage":
-    show(arg ? await client("ORG_USAGE_READ").GET("/v1/admin/org/{org_id}/usage", { params: { path: { org_id: arg } } }) : await client("ORG_USAGE_READ").GET("/v1/admin/org/usage", { params: { query: { limit: 100 } } }));
+    show(
+      arg
+        ? await client("ORG_USAGE_READ").GET("/v1/admin/org/{org_id}/usage", { params: { path: { org_id: arg } } })
+        : await client("ORG_USAGE_READ").GET("/v1/admin/org/usage", { params: { query: { limit: 100 } } }),
+    );
     break;
   case "partners":
     show(await client("PARTNER_ADMIN").GET("/v1/admin/partners", {}));

@@ -9,7 +9,16 @@ import { openapiDocument } from "./openapi-document.mjs";
 
 const check = process.argv.includes("--check");
 
-const FOLDERS = ["Service", "Admin (master-key)", "Partner", "Partner webhooks", "Organization webhooks (API key)", "Organization (API key)", "Owner onboarding", "Leaked keys"];
+const FOLDERS = [
+  "Service",
+  "Admin (master-key)",
+  "Partner",
+  "Partner webhooks",
+  "Organization webhooks (API key)",
+  "Organization (API key)",
+  "Owner onboarding",
+  "Leaked keys",
+];
 const j = (lines) => lines.join("\n");
 const capture = (variable, field) => `if (pm.response.code < 300) pm.environment.set("${variable}", pm.response.json().${field});`;
 /** A pre-request that creates a throwaway org (for force-revoke) or partner (for deactivate) with pm.sendRequest. */
@@ -32,7 +41,11 @@ const throwaway = (kind) =>
 const confirm = (v) => ({ confirm_org_id: `{{${v}}}` });
 /** A webhook endpoint's life, for one owner (`p`: partner, `o`: org): create … replay, then delete. */
 const webhookFlow = (base, p) => ({
-  [`POST ${base}`]: { status: 201, body: { url: "http://127.0.0.1:9/newman", event_types: ["key.rotated", "org.suspended"] }, capture: capture(`${p}_endpoint_id`, "id") },
+  [`POST ${base}`]: {
+    status: 201,
+    body: { url: "http://127.0.0.1:9/newman", event_types: ["key.rotated", "org.suspended"] },
+    capture: capture(`${p}_endpoint_id`, "id"),
+  },
   [`GET ${base}`]: { status: 200 },
   [`GET ${base}/{endpoint_id}`]: { status: 200, vars: { endpoint_id: `${p}_endpoint_id` } },
   [`POST ${base}/{endpoint_id}/rotate-secret`]: { status: 200, vars: { endpoint_id: `${p}_endpoint_id` } },
@@ -55,10 +68,21 @@ const FLOW = {
   "POST /v1/admin/org/{org_id}/suspend": { status: 200, body: confirm("org_id") },
   "POST /v1/admin/org/{org_id}/reactivate": { status: 200, body: confirm("org_id") },
   "POST /v1/admin/billing/org/{org_id}/suspend": { status: 200 },
-  "POST /v1/admin/billing/org/{org_id}/rotate": { status: 200, capture: j([capture("ORG_API_KEY", "new_api_key"), capture("ORG_SERVER_KEY", "new_server_api_key")]) },
-  "POST /v1/admin/org/{org_id}/force-rotate": { status: 200, body: confirm("org_id"), capture: j([capture("ORG_API_KEY", "new_api_key"), capture("ORG_SERVER_KEY", "new_server_api_key")]) },
+  "POST /v1/admin/billing/org/{org_id}/rotate": {
+    status: 200,
+    capture: j([capture("ORG_API_KEY", "new_api_key"), capture("ORG_SERVER_KEY", "new_server_api_key")]),
+  },
+  "POST /v1/admin/org/{org_id}/force-rotate": {
+    status: 200,
+    body: confirm("org_id"),
+    capture: j([capture("ORG_API_KEY", "new_api_key"), capture("ORG_SERVER_KEY", "new_server_api_key")]),
+  },
   "POST /v1/admin/org/{org_id}/force-revoke": { status: 200, pre: throwaway("org"), body: confirm("revoke_org_id"), vars: { org_id: "revoke_org_id" } },
-  "POST /v1/admin/partners": { status: 201, body: { name: "Newman Partner" }, capture: j([capture("PARTNER_KEY", "partner_key"), capture("partner_id", "partner_id")]) },
+  "POST /v1/admin/partners": {
+    status: 201,
+    body: { name: "Newman Partner" },
+    capture: j([capture("PARTNER_KEY", "partner_key"), capture("partner_id", "partner_id")]),
+  },
   "GET /v1/admin/partners": { status: 200 },
   "POST /v1/admin/partners/{partner_id}/rotate-key": { status: 200, body: { expire_previous_in_seconds: 60 }, capture: capture("PARTNER_KEY", "partner_key") },
   "POST /v1/admin/partners/{partner_id}/deactivate": { status: 200, pre: throwaway("partner"), vars: { partner_id: "deactivate_partner_id" } },
@@ -85,7 +109,10 @@ const FLOW = {
   "POST /api/v1/auth/set-password/check": { status: 400, body: { token: "A".repeat(43) } },
   "POST /api/v1/auth/set-password": { status: 400, body: { token: "A".repeat(43), password: "a long enough password" } },
   // Only GitHub can sign a report: without its signature the answer is the uniform 401.
-  "POST /v1/secret-scanning/github": { status: 401, body: [{ token: "sk_live_not_a_key", type: "kelviq_key", url: "https://github.com/octocat/Hello-World/blob/main/.env", source: "content" }] },
+  "POST /v1/secret-scanning/github": {
+    status: 401,
+    body: [{ token: "sk_live_not_a_key", type: "kelviq_key", url: "https://github.com/octocat/Hello-World/blob/main/.env", source: "content" }],
+  },
   // A made-up key: the answer is the same as for a real one (202), and nothing is revoked.
   "POST /v1/keys/revoke-leaked": { status: 202, body: { keys: ["sk_live_00000000_000000000000000000000000000000"] } },
 };
@@ -98,7 +125,11 @@ function authHeader(security) {
   if (scheme.startsWith("MasterKey_")) return [{ key: "X-API-Key", value: `{{MASTER_ADMIN_KEY_${scheme.slice(10)}}}` }];
   if (scheme === "partnerKeyAuth") return [{ key: "X-Kelviq-Partner-Key", value: "{{PARTNER_KEY}}" }];
   if (scheme === "OrgApiKey") return [{ key: "X-API-Key", value: "{{ORG_SERVER_KEY}}" }];
-  if (scheme === "GithubSecretScanning") return [{ key: "Github-Public-Key-Identifier", value: "{{GITHUB_KEY_ID}}" }, { key: "Github-Public-Key-Signature", value: "{{GITHUB_SIGNATURE}}" }];
+  if (scheme === "GithubSecretScanning")
+    return [
+      { key: "Github-Public-Key-Identifier", value: "{{GITHUB_KEY_ID}}" },
+      { key: "Github-Public-Key-Signature", value: "{{GITHUB_SIGNATURE}}" },
+    ];
   throw new Error(`unknown security scheme ${scheme}`);
 }
 
@@ -124,7 +155,10 @@ function item(doc, method, path, op) {
   const flow = FLOW[`${method.toUpperCase()} ${path}`];
   if (!flow) throw new Error(`No FLOW entry for ${method.toUpperCase()} ${path}: add one to scripts/postman.mjs`);
   const vars = { ...PATH_VARS, ...flow.vars };
-  const segments = path.split("/").filter(Boolean).map((s) => (/^\{(.+)\}$/.test(s) ? `{{${vars[s.slice(1, -1)]}}}` : s));
+  const segments = path
+    .split("/")
+    .filter(Boolean)
+    .map((s) => (/^\{(.+)\}$/.test(s) ? `{{${vars[s.slice(1, -1)]}}}` : s));
   const header = [...authHeader(op.security)];
   if ((op.parameters ?? []).some((p) => p.in === "header" && p.name === "Idempotency-Key")) header.push({ key: "Idempotency-Key", value: "{{$guid}}" });
   if (flow.body) header.push({ key: "Content-Type", value: "application/json" });
@@ -146,7 +180,8 @@ function item(doc, method, path, op) {
 const doc = await openapiDocument();
 const order = Object.keys(FLOW);
 const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
-for (const key of order) if (!operations.some((o) => `${o.method.toUpperCase()} ${o.path}` === key)) throw new Error(`FLOW names ${key}, which the document does not have`);
+for (const key of order)
+  if (!operations.some((o) => `${o.method.toUpperCase()} ${o.path}` === key)) throw new Error(`FLOW names ${key}, which the document does not have`);
 operations.sort((a, b) => order.indexOf(`${a.method.toUpperCase()} ${a.path}`) - order.indexOf(`${b.method.toUpperCase()} ${b.path}`));
 
 const collection = {
@@ -163,14 +198,22 @@ const collection = {
 const missing = operations.filter(({ op }) => !FOLDERS.includes((op.tags ?? ["Service"])[0]));
 if (missing.length) throw new Error(`operations with a tag outside the folders: ${missing.map((m) => m.path).join(", ")}`);
 
-const dotDevVars = readFileSync(".dev.vars.example", "utf8").split("\n").map((l) => /^#?\s*([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter((n) => n?.startsWith("MASTER_ADMIN_KEY_"));
+const dotDevVars = readFileSync(".dev.vars.example", "utf8")
+  .split("\n")
+  .map((l) => /^#?\s*([A-Z0-9_]+)=\s*$/.exec(l)?.[1])
+  .filter((n) => n?.startsWith("MASTER_ADMIN_KEY_"));
 const environment = {
   name: "org-key-authority (npm start)",
   values: [
     { key: "baseUrl", value: "http://localhost:8787", type: "default", enabled: true },
     ...dotDevVars.map((key) => ({ key, value: "", type: "secret", enabled: true })),
     ...["PARTNER_KEY", "ORG_API_KEY", "ORG_SERVER_KEY"].map((key) => ({ key, value: "", type: "secret", enabled: true })),
-    ...["org_id", "partner_id", "organization_identifier", "external_id", "revoke_org_id", "deactivate_partner_id"].map((key) => ({ key, value: "", type: "default", enabled: true })),
+    ...["org_id", "partner_id", "organization_identifier", "external_id", "revoke_org_id", "deactivate_partner_id"].map((key) => ({
+      key,
+      value: "",
+      type: "default",
+      enabled: true,
+    })),
   ],
 };
 

@@ -5,7 +5,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
 /** The secret names a .dev.vars.example documents (lines `NAME=` with no value). */
-const namesIn = (file) => readFileSync(file, "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=\s*$/.exec(l)?.[1]).filter(Boolean);
+const namesIn = (file) =>
+  readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => /^([A-Z0-9_]+)=\s*$/.exec(l)?.[1])
+    .filter(Boolean);
 
 const valueFor = (name) => {
   if (name === "API_KEY_PEPPER_PREVIOUS" || name === "WEBHOOK_SECRET_KEY_PREVIOUS") return ""; // no rotation in progress

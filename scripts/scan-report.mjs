@@ -23,14 +23,21 @@ const FILE = ".wrangler/scan-report-key.json";
 let pair = existsSync(FILE) ? JSON.parse(readFileSync(FILE, "utf8")) : null;
 if (!pair) {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-  pair = { id: `local-${Date.now().toString(16)}`, publicKey: publicKey.export({ type: "spki", format: "pem" }), privateKey: privateKey.export({ type: "pkcs8", format: "pem" }) };
+  pair = {
+    id: `local-${Date.now().toString(16)}`,
+    publicKey: publicKey.export({ type: "spki", format: "pem" }),
+    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }),
+  };
   mkdirSync(".wrangler", { recursive: true });
   writeFileSync(FILE, JSON.stringify(pair), { mode: 0o600 });
 }
 
 const body = JSON.stringify([{ token, type: "kelviq_api_key", url: "https://github.com/example/leaky-repo/blob/main/.env", source: "content" }]);
 const signature = createSign("SHA256").update(body).sign(pair.privateKey).toString("base64"); // DER, as GitHub sends
-const { server } = await startGithubKeysStandIn({ port: KEYS_PORT, keys: { public_keys: [{ key_identifier: pair.id, key: pair.publicKey, is_current: true }] } });
+const { server } = await startGithubKeysStandIn({
+  port: KEYS_PORT,
+  keys: { public_keys: [{ key_identifier: pair.id, key: pair.publicKey, is_current: true }] },
+});
 try {
   const res = await fetch(`${base}/v1/secret-scanning/github`, {
     method: "POST",

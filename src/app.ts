@@ -35,7 +35,12 @@ export function createApp() {
   // A request that wrote events wakes the webhook consumer once its response is out (never on the request path).
   app.use("*", async (c, next) => {
     await next();
-    if (c.get("eventsWritten")) c.executionCtx.waitUntil(wakeWebhookConsumer(c.env.WEBHOOK_QUEUE).catch((err) => console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), event: "webhook_wake_failed", error: String(err) }))));
+    if (c.get("eventsWritten"))
+      c.executionCtx.waitUntil(
+        wakeWebhookConsumer(c.env.WEBHOOK_QUEUE).catch((err) =>
+          console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), event: "webhook_wake_failed", error: String(err) })),
+        ),
+      );
   });
   app.onError(onError);
   app.notFound(onNotFound);

@@ -9,7 +9,6 @@ export { BillingService } from "./billing/entrypoint";
 export { KeyVerifier } from "./verify/entrypoint";
 export type { VerifyResult } from "./verify/verify-key";
 
-
 export default {
   fetch: app.fetch,
   async queue(batch, env, _ctx) {

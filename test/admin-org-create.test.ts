@@ -1,21 +1,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import {
-  call,
-  callWithEnv,
-  countingDb,
-  countRows,
-  createOrg,
-  dumpDatabase,
-  MASTER,
-  orgBody,
-  PLAINTEXT_KEY_PATTERN,
-  uniq,
-} from "./helpers";
+import { call, callWithEnv, countingDb, countRows, createOrg, dumpDatabase, MASTER, orgBody, PLAINTEXT_KEY_PATTERN, uniq } from "./helpers";
 import { hmacHex } from "./crypto";
 
 const PATH = "/v1/admin/org/create";
-
 
 describe("POST /v1/admin/org/create: success", () => {
   it("creates the org and returns its key once, with request id and timestamp", async () => {
@@ -68,16 +56,17 @@ describe("POST /v1/admin/org/create: success", () => {
     const cases: [unknown, string[]][] = [
       ["https://a.example.com, https://b.example.com", ["https://a.example.com", "https://b.example.com"]],
       ["https://a.example.com https://b.example.com:8443", ["https://a.example.com", "https://b.example.com:8443"]],
-      [["https://a.example.com", "http://localhost:3000"], ["https://a.example.com", "http://localhost:3000"]],
+      [
+        ["https://a.example.com", "http://localhost:3000"],
+        ["https://a.example.com", "http://localhost:3000"],
+      ],
       ["http://localhost", ["http://localhost"]],
       ["https://a.example.com,https://a.example.com", ["https://a.example.com"]],
     ];
     for (const [input, stored] of cases) {
       const body = orgBody({ allowed_origins: input });
       expect((await createOrg(body)).status).toBe(201);
-      const row = await env.DB.prepare("SELECT allowed_origins FROM organizations WHERE org_id = ?")
-        .bind(body.org_id)
-        .first<{ allowed_origins: string }>();
+      const row = await env.DB.prepare("SELECT allowed_origins FROM organizations WHERE org_id = ?").bind(body.org_id).first<{ allowed_origins: string }>();
       expect(JSON.parse(row!.allowed_origins)).toEqual(stored);
     }
   });
@@ -379,7 +368,12 @@ describe("POST /v1/admin/org/create: idempotency", () => {
       .first<any>();
     expect(row.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(row.status_code).toBe(201);
-    expect(JSON.parse(row.response)).toEqual({ org_id: body.org_id, prefix: created.prefix, server_prefix: created.server_prefix, created_at: created.created_at });
+    expect(JSON.parse(row.response)).toEqual({
+      org_id: body.org_id,
+      prefix: created.prefix,
+      server_prefix: created.server_prefix,
+      created_at: created.created_at,
+    });
     expect(Date.parse(row.expires_at) - Date.parse(row.created_at)).toBeGreaterThanOrEqual(24 * 3600 * 1000);
   });
 });
@@ -477,14 +471,16 @@ describe("409 IDEMPOTENCY_KEY_IN_USE", () => {
     // D1 as it would look in that instant: the batch fails on the idempotency row's primary key, the read finds no row.
     const vanishing = new Proxy(env.DB, {
       get(target, prop) {
-        if (prop === "batch") return async () => {
-          throw new Error("D1_ERROR: UNIQUE constraint failed: idempotency_keys.endpoint, idempotency_keys.idempotency_key: SQLITE_CONSTRAINT");
-        };
-        if (prop === "prepare") return (sql: string) => {
-          const stmt = target.prepare(sql);
-          if (!sql.includes("FROM idempotency_keys")) return stmt;
-          return { bind: () => ({ first: async () => null }) };
-        };
+        if (prop === "batch")
+          return async () => {
+            throw new Error("D1_ERROR: UNIQUE constraint failed: idempotency_keys.endpoint, idempotency_keys.idempotency_key: SQLITE_CONSTRAINT");
+          };
+        if (prop === "prepare")
+          return (sql: string) => {
+            const stmt = target.prepare(sql);
+            if (!sql.includes("FROM idempotency_keys")) return stmt;
+            return { bind: () => ({ first: async () => null }) };
+          };
         const v = Reflect.get(target, prop);
         return typeof v === "function" ? v.bind(target) : v;
       },

@@ -1,6 +1,23 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type Action, ACTIONS, act, asOrg, callWithEnv, countingDb, countRows, dumpDatabase, liveKeys, makeOrg, MASTER, orgStatus, PLAINTEXT_KEY_PATTERN, SCOPE_KEYS, call, uniq } from "./helpers";
+import {
+  type Action,
+  ACTIONS,
+  act,
+  asOrg,
+  callWithEnv,
+  countingDb,
+  countRows,
+  dumpDatabase,
+  liveKeys,
+  makeOrg,
+  MASTER,
+  orgStatus,
+  PLAINTEXT_KEY_PATTERN,
+  SCOPE_KEYS,
+  call,
+  uniq,
+} from "./helpers";
 
 type State = "active" | "suspended" | "billing_suspended" | "revoked";
 
@@ -203,7 +220,11 @@ describe("request checks", () => {
       const audit = await env.DB.prepare("SELECT detail FROM audit_log WHERE event_type = 'AUTH_FAIL_MASTER_KEY' ORDER BY id DESC LIMIT 1").first<any>();
       expect(audit.detail).toContain(`scope=${a.scope}`);
 
-      const noIdem = await call(a.path(org.org_id), { method: "POST", headers: { "x-api-key": SCOPE_KEYS[a.scope] }, json: a.confirm ? { confirm_org_id: org.org_id } : undefined });
+      const noIdem = await call(a.path(org.org_id), {
+        method: "POST",
+        headers: { "x-api-key": SCOPE_KEYS[a.scope] },
+        json: a.confirm ? { confirm_org_id: org.org_id } : undefined,
+      });
       expect(noIdem.status).toBe(400);
       expect((await noIdem.json<any>()).error).toBe("VALIDATION_FAILED");
 
@@ -235,7 +256,11 @@ describe("request checks", () => {
       expect((await mismatch.json<any>()).details[0].field).toBe("idempotency_key");
       const match = await act(action, org.org_id, { idem, body: { confirm_org_id: org.org_id, idempotency_key: idem } });
       expect(match.status).toBe(200);
-      const notJson = await call(`/v1/admin/org/${org.org_id}/suspend`, { method: "POST", headers: { "x-api-key": SCOPE_KEYS.ORG_SUSPEND, "idempotency-key": uniq(), "content-type": "text/plain" }, body: "x" });
+      const notJson = await call(`/v1/admin/org/${org.org_id}/suspend`, {
+        method: "POST",
+        headers: { "x-api-key": SCOPE_KEYS.ORG_SUSPEND, "idempotency-key": uniq(), "content-type": "text/plain" },
+        body: "x",
+      });
       expect(notJson.status).toBe(415);
     });
   }
@@ -255,7 +280,15 @@ describe("GET /v1/admin/org/{org_id}/usage", () => {
     const res = await get();
     expect(res.status).toBe(200);
     const json = await res.json<any>();
-    expect(json).toMatchObject({ org_id: org.org_id, tier: "starter", active: true, interaction_count_current_period: 5000, tier_limit: 10000, utilization_ratio: 0.5, threshold_crossed: false });
+    expect(json).toMatchObject({
+      org_id: org.org_id,
+      tier: "starter",
+      active: true,
+      interaction_count_current_period: 5000,
+      tier_limit: 10000,
+      utilization_ratio: 0.5,
+      threshold_crossed: false,
+    });
     expect(json.period_start).toBe(`${daysAgo(29)}T00:00:00.000Z`);
     expect(Date.parse(json.period_end)).toBeGreaterThanOrEqual(Date.parse(json.period_start));
     await env.DB.prepare("UPDATE usage_daily SET count = count + 5000 WHERE org_id = ? AND day = ?").bind(org.org_id, today).run();
@@ -317,7 +350,9 @@ describe("GET /v1/admin/org/usage", () => {
     expect(ids).toContain(under.org_id);
     expect(ids).not.toContain(suspended.org_id);
     expect(seen.find((u) => u.org_id === over.org_id)).toMatchObject({ status: "active", threshold_crossed: true });
-    const crossed = await (await call(`/v1/admin/org/usage?threshold_crossed=true&limit=500`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } })).json<any>();
+    const crossed = await (
+      await call(`/v1/admin/org/usage?threshold_crossed=true&limit=500`, { headers: { "x-api-key": SCOPE_KEYS.ORG_USAGE_READ } })
+    ).json<any>();
     expect(crossed.results.map((u: any) => u.org_id)).toContain(over.org_id);
     expect(crossed.results.every((u: any) => u.threshold_crossed)).toBe(true);
     for (const qs of ["limit=0", "limit=501", "cursor=%%", "threshold_crossed=maybe"]) {

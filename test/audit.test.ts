@@ -15,7 +15,9 @@ describe("audit detail never stores raw control characters", () => {
     do res = await call("/v1/%1b[31mred%0aFAKE-LINE%e2%80%ae", { headers: { "cf-connecting-ip": ip } });
     while (res.status !== 429 && ++tries < 200);
     expect(res.status).toBe(429);
-    const row = await env.DB.prepare("SELECT detail FROM audit_log WHERE event_type = 'AUTH_FAIL_RATE_LIMITED_IP' AND ip = ? AND detail LIKE '%red%'").bind(ip).first<{ detail: string }>();
+    const row = await env.DB.prepare("SELECT detail FROM audit_log WHERE event_type = 'AUTH_FAIL_RATE_LIMITED_IP' AND ip = ? AND detail LIKE '%red%'")
+      .bind(ip)
+      .first<{ detail: string }>();
     expect(row!.detail).not.toMatch(CONTROL);
     expect(row!.detail).toContain("\\x1b[31mred\\x0aFAKE-LINE\\u202e");
   });
@@ -34,7 +36,9 @@ describe("auth-failure audit rows are aggregated per (event type, subject) per m
       Array.from({ length: 60 }, () => callWithEnv({ DB: db }, "/v1/admin/org/usage", { headers: { "x-api-key": "wrong", "cf-connecting-ip": ip } })),
     );
     expect(responses.every((r) => r.status === 401)).toBe(true);
-    const rows = await env.DB.prepare("SELECT count, detail FROM audit_log WHERE event_type = 'AUTH_FAIL_MASTER_KEY' AND ip = ?").bind(ip).all<{ count: number; detail: string }>();
+    const rows = await env.DB.prepare("SELECT count, detail FROM audit_log WHERE event_type = 'AUTH_FAIL_MASTER_KEY' AND ip = ?")
+      .bind(ip)
+      .all<{ count: number; detail: string }>();
     expect(rows.results).toHaveLength(1);
     expect(rows.results[0]).toMatchObject({ count: 60, detail: "scope=ORG_USAGE_READ" });
     expect(counter.roundTrips).toBeLessThanOrEqual(3);

@@ -23,7 +23,9 @@ describe("BillingService over RPC", () => {
     expect(first.body).toMatchObject({ org_id: body.org_id, prefix: null, server_prefix: null });
     expect(JSON.stringify(first.body)).not.toMatch(PLAINTEXT_KEY_PATTERN);
     expect(await countRows("api_keys", "org_id = ?", body.org_id)).toBe(0);
-    const owner = await env.DB.prepare("SELECT u.email FROM organizations o JOIN users u ON u.id = o.owner_user_id WHERE o.org_id = ?").bind(body.org_id).first<any>();
+    const owner = await env.DB.prepare("SELECT u.email FROM organizations o JOIN users u ON u.id = o.owner_user_id WHERE o.org_id = ?")
+      .bind(body.org_id)
+      .first<any>();
     expect(owner.email).toBe(body.owner_email);
     expect(await countRows("outbox", "kind = 'welcome_email' AND json_extract(payload, '$.org_id') = ?", body.org_id)).toBe(1);
     const audit = await env.DB.prepare("SELECT actor, detail FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'").bind(body.org_id).first<any>();
@@ -40,13 +42,21 @@ describe("BillingService over RPC", () => {
     const a = await billing.createOrg(uniq("evt"), { ...orgBody(), owner_email: email });
     const b = await billing.createOrg(uniq("evt"), { ...orgBody(), owner_email: email.toUpperCase() });
     expect([a.status, b.status]).toEqual([201, 201]);
-    const owners = await env.DB.prepare("SELECT COUNT(DISTINCT owner_user_id) AS n FROM organizations WHERE org_id IN (?, ?)").bind(a.body.org_id, b.body.org_id).first<any>();
+    const owners = await env.DB.prepare("SELECT COUNT(DISTINCT owner_user_id) AS n FROM organizations WHERE org_id IN (?, ?)")
+      .bind(a.body.org_id, b.body.org_id)
+      .first<any>();
     expect(owners.n).toBe(1);
   });
 
   it("billing says why: org.suspended and org.reactivated carry the reason the payment worker gives (billing, dispute, usage)", async () => {
     const reasons = async (orgId: string) =>
-      (await env.DB.prepare("SELECT type, json_extract(data, '$.reason') AS reason FROM webhook_events WHERE org_id = ? AND type LIKE 'org.%' ORDER BY created_at, rowid").bind(orgId).all()).results;
+      (
+        await env.DB.prepare(
+          "SELECT type, json_extract(data, '$.reason') AS reason FROM webhook_events WHERE org_id = ? AND type LIKE 'org.%' ORDER BY created_at, rowid",
+        )
+          .bind(orgId)
+          .all()
+      ).results;
     const body = { ...orgBody(), owner_email: `${uniq("why")}@example.com` };
     await billing.createOrg(uniq("evt"), body);
     expect((await billing.billingSuspend(uniq("evt"), body.org_id, "usage")).status).toBe(200);
@@ -79,7 +89,14 @@ describe("BillingService over RPC", () => {
     // A partner's org and an operator's org with keys, for good measure: their keys went only to HTTPS responses.
     const partner = await createPartner();
     expect((await provision(partner.partner_key, provisionBody())).status).toBe(201);
-    expect((await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": uniq() }, json: { ...orgBody(), owner_email: `${uniq("op")}@example.com` } })).status).toBe(201);
+    expect(
+      (
+        await call("/v1/admin/org/create", {
+          headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": uniq() },
+          json: { ...orgBody(), owner_email: `${uniq("op")}@example.com` },
+        })
+      ).status,
+    ).toBe(201);
     expect(await deliverAllOutbox()).toBeGreaterThanOrEqual(4);
     const kinds = sent.map((m) => subjectOf(m.raw));
     expect(kinds).toContain("Your access is restored");
@@ -127,7 +144,9 @@ describe("BillingService over RPC", () => {
     // Over HTTP the same routes still need their master key: no header, or another scope's key, is 401.
     const org = orgBody();
     expect((await call("/v1/admin/org/create", { headers: { "idempotency-key": uniq() }, json: org })).status).toBe(401);
-    expect((await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_BILLING_SUSPEND, "idempotency-key": uniq() }, json: org })).status).toBe(401);
+    expect(
+      (await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_BILLING_SUSPEND, "idempotency-key": uniq() }, json: org })).status,
+    ).toBe(401);
     // And the billing binding reaches no other scope: ops routes keep their master keys.
     expect((await act("force-revoke", org.org_id, { key: "nope" })).status).toBe(401);
   });

@@ -14,7 +14,13 @@ const worker = (request: Request) => {
 };
 const BASE = "http://localhost";
 /** A typed org body (the client refuses a domain or tier the API does not take, at compile time). */
-const newOrg = () => ({ org_id: uniq("org"), name: "Client Co", domain: "general" as const, tier: "starter" as const, allowed_origins: ["https://client.example.com"] });
+const newOrg = () => ({
+  org_id: uniq("org"),
+  name: "Client Co",
+  domain: "general" as const,
+  tier: "starter" as const,
+  allowed_origins: ["https://client.example.com"],
+});
 
 describe("the typed client", () => {
   it("creates an org (typed body and answer), with an Idempotency-Key it made itself", async () => {
@@ -25,7 +31,9 @@ describe("the typed client", () => {
     expect(response.status).toBe(201);
     expect(data?.org_id).toBe(body.org_id);
     expect(data?.server_api_key).toMatch(/^sk_live_/);
-    const row = await env.DB.prepare("SELECT idempotency_key FROM idempotency_keys WHERE endpoint = 'POST /v1/admin/org/create' AND response LIKE ?").bind(`%${body.org_id}%`).first<{ idempotency_key: string }>();
+    const row = await env.DB.prepare("SELECT idempotency_key FROM idempotency_keys WHERE endpoint = 'POST /v1/admin/org/create' AND response LIKE ?")
+      .bind(`%${body.org_id}%`)
+      .first<{ idempotency_key: string }>();
     expect(row?.idempotency_key).toMatch(/^[0-9a-f-]{36}$/);
 
     // The org's server key drives the self-serve API through the same client.
@@ -61,13 +69,18 @@ describe("the typed client", () => {
     expect([calls, response.status]).toEqual([3, 201]);
 
     const seen: string[] = [];
-    const failing = async (request: Request) => (seen.push(`${request.method} ${request.headers.get("idempotency-key") ?? "-"}`), new Response("down", { status: 503 }));
+    const failing = async (request: Request) => (
+      seen.push(`${request.method} ${request.headers.get("idempotency-key") ?? "-"}`), new Response("down", { status: 503 })
+    );
     const org = createAuthorityClient({ baseUrl: BASE, apiKey: "sk_live_x", fetch: failing, retryDelayMs: 1 });
     expect((await org.POST("/v1/admin/key/revoke", { body: {} })).response.status).toBe(503);
     expect(seen).toEqual(["POST -"]); // revoke takes no key: sent once
 
     const unauthorized = createAuthorityClient({ baseUrl: BASE, apiKey: "wrong", fetch: worker });
-    const refused = await unauthorized.POST("/v1/admin/org/{org_id}/suspend", { params: { path: { org_id: "org_nobody_here" } }, body: { confirm_org_id: "org_nobody_here" } });
+    const refused = await unauthorized.POST("/v1/admin/org/{org_id}/suspend", {
+      params: { path: { org_id: "org_nobody_here" } },
+      body: { confirm_org_id: "org_nobody_here" },
+    });
     expect(refused.response.status).toBe(401);
     expect(refused.error).toMatchObject({ error: "UNAUTHORIZED" });
   });
@@ -79,7 +92,10 @@ describe("the typed client", () => {
     const externalId = uniq("ext");
     const created = await p.POST("/api/v1/partner/organizations", { body: { externalId, email: `${externalId}@example.com`, businessName: "Client Co" } });
     expect(created.response.status).toBe(201);
-    const rotated = await p.POST("/api/v1/partner/organizations/{identifier}/rotate-keys", { params: { path: { identifier: created.data!.organizationIdentifier } }, body: { expire_previous_in_seconds: 60 } });
+    const rotated = await p.POST("/api/v1/partner/organizations/{identifier}/rotate-keys", {
+      params: { path: { identifier: created.data!.organizationIdentifier } },
+      body: { expire_previous_in_seconds: 60 },
+    });
     expect(rotated.data?.serverKey).toMatch(/^sk_live_/);
     const usage = createAuthorityClient({ baseUrl: BASE, apiKey: SCOPE_KEYS.ORG_USAGE_READ, fetch: worker });
     const page = await usage.GET("/v1/admin/org/usage", { params: { query: { limit: 5 } } });

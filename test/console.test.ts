@@ -29,7 +29,9 @@ const keysIn = (html: string) => [...html.matchAll(/value="((?:ck_live_|sk_live_
 async function ownedOrg(email = `${uniq("owner")}@example.com`) {
   const body = { ...orgBody(), owner_email: email };
   expect((await billing.createOrg(uniq("evt"), body)).status).toBe(201);
-  await env.DB.prepare("UPDATE users SET password_hash = ?, password_set_at = ? WHERE lower(email) = lower(?)").bind(await hashPassword(PASSWORD), new Date().toISOString(), email).run();
+  await env.DB.prepare("UPDATE users SET password_hash = ?, password_set_at = ? WHERE lower(email) = lower(?)")
+    .bind(await hashPassword(PASSWORD), new Date().toISOString(), email)
+    .run();
   const user = await env.DB.prepare("SELECT id FROM users WHERE lower(email) = lower(?)").bind(email).first<{ id: number }>();
   return { orgId: body.org_id, email, userId: user!.id };
 }
@@ -70,7 +72,11 @@ describe("signing in", () => {
     const noPassword = `${uniq("nopw")}@example.com`;
     await billing.createOrg(uniq("evt"), { ...orgBody(), owner_email: noPassword });
     const bodies: string[] = [];
-    for (const [email, password] of [[o.email, "wrong password!!"], [`${uniq("nobody")}@example.com`, PASSWORD], [noPassword, PASSWORD]]) {
+    for (const [email, password] of [
+      [o.email, "wrong password!!"],
+      [`${uniq("nobody")}@example.com`, PASSWORD],
+      [noPassword, PASSWORD],
+    ]) {
       const started = Date.now();
       const res = await form("/console/sign-in", { email, password });
       expect(Date.now() - started).toBeGreaterThanOrEqual(SIGN_IN_FAILURE_FLOOR_MS - 5);
@@ -86,7 +92,10 @@ describe("signing in", () => {
   it("throttled per account and per IP: 429 with Retry-After", async () => {
     const o = await ownedOrg();
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await form("/console/sign-in", { email: o.email, password: `wrong ${i} password` }, undefined, { "cf-connecting-ip": `203.0.113.${i}` })).status);
+    for (let i = 0; i < 12; i++)
+      statuses.push(
+        (await form("/console/sign-in", { email: o.email, password: `wrong ${i} password` }, undefined, { "cf-connecting-ip": `203.0.113.${i}` })).status,
+      );
     expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
     const over = await form("/console/sign-in", { email: o.email, password: PASSWORD }, undefined, { "cf-connecting-ip": "203.0.113.99" });
     expect(over.status).toBe(429);
@@ -95,7 +104,11 @@ describe("signing in", () => {
 
   it("regression (found by the hostile suite, answered 500): a body that is no form is a form with no fields", async () => {
     for (const path of ["/console/forgot", "/console/sign-in"]) {
-      const res = await call(path, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x", "sec-fetch-site": "same-origin" }, body: ";l<?5+Q" });
+      const res = await call(path, {
+        method: "POST",
+        headers: { "content-type": "multipart/form-data; boundary=x", "sec-fetch-site": "same-origin" },
+        body: ";l<?5+Q",
+      });
       expect(res.status, path).toBeLessThan(500);
     }
   });
@@ -104,7 +117,10 @@ describe("signing in", () => {
     const o = await ownedOrg();
     const cookie = await signIn(o.email);
     const page = await (await get(`/console/orgs/${o.orgId}/keys`, cookie)).text();
-    for (const headers of [{ "sec-fetch-site": "cross-site", origin: "https://evil.example" }, { "sec-fetch-site": "", origin: "null" }]) {
+    for (const headers of [
+      { "sec-fetch-site": "cross-site", origin: "https://evil.example" },
+      { "sec-fetch-site": "", origin: "null" },
+    ]) {
       const res = await call(`/console/orgs/${o.orgId}/keys/create`, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded", cookie, ...headers },
@@ -147,7 +163,11 @@ describe("claim-to-mint and key actions", () => {
   it("rotate with a window: both keys in the inventory; revoke with a confirmation; the audit log shows the console actions", async () => {
     const o = await ownedOrg();
     const cookie = await signIn(o.email);
-    const claim = await form(`/console/orgs/${o.orgId}/keys/create`, { form_id: formIdIn(await (await get(`/console/orgs/${o.orgId}/keys`, cookie)).text())! }, cookie);
+    const claim = await form(
+      `/console/orgs/${o.orgId}/keys/create`,
+      { form_id: formIdIn(await (await get(`/console/orgs/${o.orgId}/keys`, cookie)).text())! },
+      cookie,
+    );
     const [server] = keysIn(await claim.text());
     const page = await (await get(`/console/orgs/${o.orgId}/keys`, cookie)).text();
     const rotated = await form(`/console/orgs/${o.orgId}/keys/rotate`, { form_id: `${formIdIn(page)!}-sk_live`, key_type: "sk_live", window: "3600" }, cookie);
@@ -215,10 +235,14 @@ describe("sessions end", () => {
   it("idle for 30 minutes or older than 12 hours: back to sign-in", async () => {
     const o = await ownedOrg();
     const idle = await signIn(o.email);
-    await env.DB.prepare("UPDATE console_sessions SET last_seen_at = ? WHERE user_id = ?").bind(new Date(Date.now() - 31 * 60_000).toISOString(), o.userId).run();
+    await env.DB.prepare("UPDATE console_sessions SET last_seen_at = ? WHERE user_id = ?")
+      .bind(new Date(Date.now() - 31 * 60_000).toISOString(), o.userId)
+      .run();
     expect((await get(`/console/orgs/${o.orgId}`, idle)).status).toBe(303);
     const old = await signIn(o.email);
-    await env.DB.prepare("UPDATE console_sessions SET expires_at = ? WHERE user_id = ? AND ended_at IS NULL").bind(new Date(Date.now() - 1000).toISOString(), o.userId).run();
+    await env.DB.prepare("UPDATE console_sessions SET expires_at = ? WHERE user_id = ? AND ended_at IS NULL")
+      .bind(new Date(Date.now() - 1000).toISOString(), o.userId)
+      .run();
     expect((await get(`/console/orgs/${o.orgId}`, old)).status).toBe(303);
   });
 
@@ -230,7 +254,9 @@ describe("sessions end", () => {
     const unknown = await form("/console/forgot", { email: `${uniq("ghost")}@example.com` });
     expect([known.status, unknown.status]).toEqual([200, 200]);
     expect(await known.text()).toBe(await unknown.text());
-    const row = await env.DB.prepare("SELECT id FROM outbox WHERE kind = 'password_reset' AND json_extract(payload, '$.user_id') = ?").bind(o.userId).first<{ id: string }>();
+    const row = await env.DB.prepare("SELECT id FROM outbox WHERE kind = 'password_reset' AND json_extract(payload, '$.user_id') = ?")
+      .bind(o.userId)
+      .first<{ id: string }>();
     expect(row).not.toBeNull();
     expect(await countRows("outbox", "kind = 'password_reset'")).toBe(1);
     await deliver(row!.id);

@@ -52,7 +52,6 @@ export async function deliver(outboxId: string, attempts = 1, bindings: Partial<
   return { ...(await getQueueResult(batch, ctx)), retryDelays: retry.mock.calls.map((c) => c[0]?.delaySeconds) };
 }
 
-
 /** Every outbox row of this test file's database, delivered (captured by a spyEmail set up before). */
 export async function deliverAllOutbox() {
   const { results } = await env.DB.prepare("SELECT id FROM outbox WHERE status = 'pending'").all<{ id: string }>();

@@ -142,8 +142,7 @@ export function provision(partnerKey: string, body: unknown, headers: Record<str
   return call(`${PARTNER_ORGS}/`, { headers: { "x-kelviq-partner-key": partnerKey, ...headers }, json: body });
 }
 
-export const partnerGet = (partnerKey: string, path: string) =>
-  call(path, { headers: { "x-kelviq-partner-key": partnerKey } });
+export const partnerGet = (partnerKey: string, path: string) => call(path, { headers: { "x-kelviq-partner-key": partnerKey } });
 
 export const SCOPE_KEYS = {
   BILLING_SUSPEND: env.MASTER_ADMIN_KEY_BILLING_SUSPEND,

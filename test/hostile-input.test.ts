@@ -51,11 +51,44 @@ const nasty = fc.oneof(
   fc.string({ unit: "grapheme", maxLength: 40 }),
   fc.string({ unit: "binary", maxLength: 40 }),
   fc.constantFrom(
-    "", " ", "\u0000", "a\u0000b", "\uD800", "\uDFFF", "x\uD83Dy", "\u202Eevil\u202C", "\u200B", "\uFEFF", "🚀🔥💥", "👩‍👩‍👧‍👦", "Ünïcödé", "漢字",
-    "'; DROP TABLE organizations; --", "\" OR 1=1 --", "1; SELECT * FROM api_keys", "%' OR '%'='", "a\r\nX-Injected: yes", "\r\n\r\n<html>",
+    "",
+    " ",
+    "\u0000",
+    "a\u0000b",
+    "\uD800",
+    "\uDFFF",
+    "x\uD83Dy",
+    "\u202Eevil\u202C",
+    "\u200B",
+    "\uFEFF",
+    "🚀🔥💥",
+    "👩‍👩‍👧‍👦",
+    "Ünïcödé",
+    "漢字",
+    "'; DROP TABLE organizations; --",
+    '" OR 1=1 --',
+    "1; SELECT * FROM api_keys",
+    "%' OR '%'='",
+    "a\r\nX-Injected: yes",
+    "\r\n\r\n<html>",
+    "__proto__",
+    "constructor",
+    "prototype",
+    "../../etc/passwd",
+    "%00",
+    "%s%s%n",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, not a template
-    "__proto__", "constructor", "prototype", "../../etc/passwd", "%00", "%s%s%n", "${jndi:ldap://x}", "<script>alert(1)</script>", "NaN", "-0", "1e309",
-    "org_", "org_aaa", "org_valid_one", "https://acme.example.com", "http://localhost:3000", "ck_live_AAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "${jndi:ldap://x}",
+    "<script>alert(1)</script>",
+    "NaN",
+    "-0",
+    "1e309",
+    "org_",
+    "org_aaa",
+    "org_valid_one",
+    "https://acme.example.com",
+    "http://localhost:3000",
+    "ck_live_AAAAAAAAAAAAAAAAAAAAAAAAAA",
   ),
   fc.string({ minLength: 300, maxLength: 3000 }),
 );
@@ -66,7 +99,8 @@ const pathPart = fc.oneof({ weight: 4, arbitrary: nasty.map(segment) }, { weight
 
 const weird = fc.oneof(nasty, fc.jsonValue({ maxDepth: 3 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(nasty, { maxLength: 4 }));
 /** A field: usually hostile, sometimes valid, sometimes missing. */
-const field = (valid: fc.Arbitrary<unknown>) => fc.option(fc.oneof({ weight: 3, arbitrary: weird }, { weight: 1, arbitrary: valid }), { nil: undefined, freq: 6 });
+const field = (valid: fc.Arbitrary<unknown>) =>
+  fc.option(fc.oneof({ weight: 3, arbitrary: weird }, { weight: 1, arbitrary: valid }), { nil: undefined, freq: 6 });
 const prototypeKeys = fc.constantFrom('{"__proto__": {"polluted": true}}', '{"constructor": {"prototype": {"polluted": true}}}', '{"__proto__": null}');
 const duplicateKeys = (a: string, b: string) => `{"${a}": "first", "${a}": ${JSON.stringify(b)}}`;
 
@@ -104,9 +138,22 @@ beforeAll(async () => {
   const owner = `fuzz.owner@example.com`;
   consoleOrg = "org_console_fuzz";
   const billing = exports.BillingService as unknown as BillingRpc;
-  await billing.createOrg("evt_console_fuzz", { org_id: consoleOrg, name: "Fuzz Console", domain: "general", tier: "starter", allowed_origins: "https://a.example.com", owner_email: owner });
-  await env.DB.prepare("UPDATE users SET password_hash = ? WHERE email = ?").bind(await hashPassword("fuzz console password"), owner).run();
-  const signIn = await call("/console/sign-in", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin" }, body: `email=${encodeURIComponent(owner)}&password=fuzz+console+password` });
+  await billing.createOrg("evt_console_fuzz", {
+    org_id: consoleOrg,
+    name: "Fuzz Console",
+    domain: "general",
+    tier: "starter",
+    allowed_origins: "https://a.example.com",
+    owner_email: owner,
+  });
+  await env.DB.prepare("UPDATE users SET password_hash = ? WHERE email = ?")
+    .bind(await hashPassword("fuzz console password"), owner)
+    .run();
+  const signIn = await call("/console/sign-in", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin" },
+    body: `email=${encodeURIComponent(owner)}&password=fuzz+console+password`,
+  });
   consoleCookie = /(__Host-console=[^;]+)/.exec(signIn.headers.get("set-cookie") ?? "")![1];
 });
 
@@ -134,9 +181,17 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
       businessName: field(fc.string({ maxLength: 60 })),
     });
     await fc.assert(
-      fc.asyncProperty(body(shape, ["externalId", "email", "businessName"]), fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: undefined }), async (b, idem) => {
-        await probe(PARTNER_ORGS, { method: "POST", headers: json({ "x-kelviq-partner-key": partnerKey, ...(idem ? { "idempotency-key": idem } : {}) }), body: b });
-      }),
+      fc.asyncProperty(
+        body(shape, ["externalId", "email", "businessName"]),
+        fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: undefined }),
+        async (b, idem) => {
+          await probe(PARTNER_ORGS, {
+            method: "POST",
+            headers: json({ "x-kelviq-partner-key": partnerKey, ...(idem ? { "idempotency-key": idem } : {}) }),
+            body: b,
+          });
+        },
+      ),
       runs(2000),
     );
   });
@@ -144,7 +199,11 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
   it("POST /v1/admin/partners bodies", { timeout: 120_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(body(fc.record({ name: field(fc.string({ minLength: 1, maxLength: 30 })) }), ["name"]), async (b) => {
-        await probe("/v1/admin/partners", { method: "POST", headers: json({ "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": crypto.randomUUID() }), body: b });
+        await probe("/v1/admin/partners", {
+          method: "POST",
+          headers: json({ "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": crypto.randomUUID() }),
+          body: b,
+        });
       }),
       runs(500),
     );
@@ -161,9 +220,15 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
       fc.asyncProperty(
         fc.constantFrom(...actions),
         fc.oneof(pathPart, fc.constant("org_does_not_exist")),
-        body(fc.record({ confirm_org_id: field(fc.constant("org_does_not_exist")), idempotency_key: field(fc.string({ minLength: 1, maxLength: 10 })) }), ["confirm_org_id"]),
+        body(fc.record({ confirm_org_id: field(fc.constant("org_does_not_exist")), idempotency_key: field(fc.string({ minLength: 1, maxLength: 10 })) }), [
+          "confirm_org_id",
+        ]),
         async ([action, key], pathId, b) => {
-          await probe(`/v1/admin/org/${pathId}/${action}`, { method: "POST", headers: json({ "x-api-key": key, "idempotency-key": crypto.randomUUID() }), body: b });
+          await probe(`/v1/admin/org/${pathId}/${action}`, {
+            method: "POST",
+            headers: json({ "x-api-key": key, "idempotency-key": crypto.randomUUID() }),
+            body: b,
+          });
         },
       ),
       runs(800),
@@ -199,7 +264,12 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
   it("GET /v1/admin/audit-log filters", { timeout: 120_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(nasty, nasty, nasty, fc.oneof(nasty, fc.integer().map(String)), async (type, since, until, limit) => {
-        const qs = new URLSearchParams({ event_type: type.toWellFormed(), since: since.toWellFormed(), until: until.toWellFormed(), limit: limit.toWellFormed() }).toString();
+        const qs = new URLSearchParams({
+          event_type: type.toWellFormed(),
+          since: since.toWellFormed(),
+          until: until.toWellFormed(),
+          limit: limit.toWellFormed(),
+        }).toString();
         await probe(`/v1/admin/audit-log?${qs}`, { method: "GET", headers: { "x-api-key": orgKey } });
       }),
       runs(600),
@@ -223,11 +293,19 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
         field(fc.stringMatching(/^[0-9A-Za-z_-]{10,30}$/)),
         field(fc.constantFrom("ck_live", "sk_live")),
         field(fc.constantFrom("0", "3600", "86400")),
-        fc.constantFrom<Record<string, string>>({}, { cookie: "__Host-console=forged" }, { cookie: "__Host-console=" + "x".repeat(200) }, { origin: "https://evil.example", "sec-fetch-site": "cross-site" }),
+        fc.constantFrom<Record<string, string>>(
+          {},
+          { cookie: "__Host-console=forged" },
+          { cookie: "__Host-console=" + "x".repeat(200) },
+          { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+        ),
         async (act, org, formId, keyType, window, extra) => {
           const headers = { ...form, cookie: consoleCookie, ...extra };
           await probe(`/console/orgs/${org}/keys/${act}`, { method: "POST", headers, body: formBody({ form_id: formId, key_type: keyType, window }) });
-          await probe(`/console/orgs/${org}/${act === "create" ? "audit" : "keys"}?event_type=${encodeURIComponent(asText(keyType))}&before=${encodeURIComponent(asText(window))}`, { method: "GET", headers: { cookie: consoleCookie } });
+          await probe(
+            `/console/orgs/${org}/${act === "create" ? "audit" : "keys"}?event_type=${encodeURIComponent(asText(keyType))}&before=${encodeURIComponent(asText(window))}`,
+            { method: "GET", headers: { cookie: consoleCookie } },
+          );
         },
       ),
       runs(600),
@@ -241,11 +319,20 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
   });
 
   it("leaked-key reports: possession bodies, and GitHub reports without a valid signature", { timeout: 120_000 }, async () => {
-    const shape = fc.record({ keys: field(fc.array(fc.oneof(nasty, fc.constantFrom("sk_live_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "kvqp_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DB2C4D63HZKPYE")), { maxLength: 120 })) });
+    const shape = fc.record({
+      keys: field(
+        fc.array(fc.oneof(nasty, fc.constantFrom("sk_live_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "kvqp_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DB2C4D63HZKPYE")), {
+          maxLength: 120,
+        }),
+      ),
+    });
     await fc.assert(
       fc.asyncProperty(body(shape, ["keys"]), fc.option(nasty, { nil: undefined }), async (b, signature) => {
         await probe("/v1/keys/revoke-leaked", { method: "POST", headers: json(), body: b });
-        const headers = json({ "github-public-key-identifier": "a".repeat(64), ...(signature ? { "github-public-key-signature": signature.toWellFormed().replace(/[^\x20-\x7e]/g, "") } : {}) });
+        const headers = json({
+          "github-public-key-identifier": "a".repeat(64),
+          ...(signature ? { "github-public-key-signature": signature.toWellFormed().replace(/[^\x20-\x7e]/g, "") } : {}),
+        });
         expect(await probe("/v1/secret-scanning/github", { method: "POST", headers, body: b })).toBeGreaterThanOrEqual(400);
       }),
       runs(300),
@@ -253,8 +340,22 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
   });
 
   it("webhook endpoint bodies, for a partner and an org", { timeout: 120_000 }, async () => {
-    const url = fc.oneof(nasty, fc.constantFrom("https://hooks.example.com/x", "http://localhost:9/x", "http://127.0.0.1:9/x", "https://10.0.0.1/", "javascript:alert(1)", "https://a@b.example.com/"));
-    const types = fc.oneof(nasty, fc.array(fc.oneof(nasty, fc.constantFrom("key.rotated", "org.suspended", "webhook.test")), { maxLength: 20 }), fc.constant(null));
+    const url = fc.oneof(
+      nasty,
+      fc.constantFrom(
+        "https://hooks.example.com/x",
+        "http://localhost:9/x",
+        "http://127.0.0.1:9/x",
+        "https://10.0.0.1/",
+        "javascript:alert(1)",
+        "https://a@b.example.com/",
+      ),
+    );
+    const types = fc.oneof(
+      nasty,
+      fc.array(fc.oneof(nasty, fc.constantFrom("key.rotated", "org.suspended", "webhook.test")), { maxLength: 20 }),
+      fc.constant(null),
+    );
     const shape = fc.record({ url: field(url), event_types: field(types) });
     await fc.assert(
       fc.asyncProperty(body(shape, ["url"]), async (b) => {
@@ -279,25 +380,63 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
 
   it("every route with wrong methods, content types and credentials", { timeout: 300_000 }, async () => {
     const paths = [
-      "/", "/openapi.json", "/set-password", "/v1/admin/org/create", `/v1/admin/org/${orgId}/usage`, "/v1/admin/org/usage",
-      `/v1/admin/org/${orgId}/suspend`, `/v1/admin/billing/org/${orgId}/suspend`, "/v1/admin/partners", "/v1/admin/key/rotate",
-      "/v1/admin/audit-log", "/v1/admin/keys", PARTNER_ORGS, `${PARTNER_ORGS}/${identifier}/`, `${PARTNER_ORGS}/${identifier}/rotate-keys/`, "/api/v1/auth/set-password",
-      "/v1/secret-scanning/github", "/v1/keys/revoke-leaked",
-      "/api/v1/partner/webhook-endpoints", "/api/v1/partner/webhook-endpoints/whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2/test", "/v1/admin/webhook-endpoints",
-      "/v1/admin/webhook-endpoints/whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2/events/msg_0c4f6e2a9b1d3f5a7c9e1b3d5f/replay", "/v1/admin/webhook-endpoints/x/attempts",
-      "/console", "/console/sign-in", "/console/forgot", `/console/orgs/${consoleOrg}/keys`, `/console/orgs/${consoleOrg}/keys/create`,
+      "/",
+      "/openapi.json",
+      "/set-password",
+      "/v1/admin/org/create",
+      `/v1/admin/org/${orgId}/usage`,
+      "/v1/admin/org/usage",
+      `/v1/admin/org/${orgId}/suspend`,
+      `/v1/admin/billing/org/${orgId}/suspend`,
+      "/v1/admin/partners",
+      "/v1/admin/key/rotate",
+      "/v1/admin/audit-log",
+      "/v1/admin/keys",
+      PARTNER_ORGS,
+      `${PARTNER_ORGS}/${identifier}/`,
+      `${PARTNER_ORGS}/${identifier}/rotate-keys/`,
+      "/api/v1/auth/set-password",
+      "/v1/secret-scanning/github",
+      "/v1/keys/revoke-leaked",
+      "/api/v1/partner/webhook-endpoints",
+      "/api/v1/partner/webhook-endpoints/whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2/test",
+      "/v1/admin/webhook-endpoints",
+      "/v1/admin/webhook-endpoints/whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2/events/msg_0c4f6e2a9b1d3f5a7c9e1b3d5f/replay",
+      "/v1/admin/webhook-endpoints/x/attempts",
+      "/console",
+      "/console/sign-in",
+      "/console/forgot",
+      `/console/orgs/${consoleOrg}/keys`,
+      `/console/orgs/${consoleOrg}/keys/create`,
     ];
     const credentials = fc.constantFrom<Record<string, string>>(
-      {}, { "x-api-key": "nope" }, { "x-api-key": orgKey.slice(0, -1) + "0" }, { "x-kelviq-partner-key": "kvqp_x" }, { authorization: "Bearer x" },
-      { "x-api-key": MASTER.ORG_CREATE }, { "x-kelviq-partner-key": orgKey }, { cookie: consoleCookie, "sec-fetch-site": "same-origin" },
+      {},
+      { "x-api-key": "nope" },
+      { "x-api-key": orgKey.slice(0, -1) + "0" },
+      { "x-kelviq-partner-key": "kvqp_x" },
+      { authorization: "Bearer x" },
+      { "x-api-key": MASTER.ORG_CREATE },
+      { "x-kelviq-partner-key": orgKey },
+      { cookie: consoleCookie, "sec-fetch-site": "same-origin" },
     );
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...paths),
         fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"),
-        fc.constantFrom("application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "APPLICATION/JSON", "application/xml"),
+        fc.constantFrom(
+          "application/json",
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "multipart/form-data; boundary=x",
+          "application/json; charset=utf-16",
+          "APPLICATION/JSON",
+          "application/xml",
+        ),
         credentials,
-        fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v)), fc.string({ maxLength: 100 })),
+        fc.oneof(
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          fc.string({ maxLength: 100 }),
+        ),
         async (path, method, contentType, creds, b) => {
           await probe(path, { method, headers: { "content-type": contentType, "idempotency-key": crypto.randomUUID(), ...creds }, body: b });
         },
@@ -310,7 +449,11 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
     const headerSafe = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 300 });
     await fc.assert(
       fc.asyncProperty(headerSafe, headerSafe, async (idem, key) => {
-        await probe("/v1/admin/org/create", { method: "POST", headers: json({ "x-api-key": MASTER.ORG_CREATE, "idempotency-key": idem }), body: JSON.stringify({ org_id: "org_header_fuzz", name: "x", domain: "general", tier: "starter", allowed_origins: "https://a.example.com" }) });
+        await probe("/v1/admin/org/create", {
+          method: "POST",
+          headers: json({ "x-api-key": MASTER.ORG_CREATE, "idempotency-key": idem }),
+          body: JSON.stringify({ org_id: "org_header_fuzz", name: "x", domain: "general", tier: "starter", allowed_origins: "https://a.example.com" }),
+        });
         await probe(PARTNER_ORGS, { method: "GET", headers: { "x-kelviq-partner-key": key } });
       }),
       runs(300),
@@ -319,11 +462,21 @@ describe("hostile input: never a 5xx, a leak or a partial write", () => {
 
   it("regression: a name that looks like a key is an ordinary name (the suite found these answering 500)", async () => {
     for (const name of [`ck_live_${"A".repeat(26)}`, `kvqp_${"B".repeat(26)}`]) {
-      const body = JSON.stringify({ org_id: `org_lookalike_${name.length}${name[0]}`, name, domain: "general", tier: "starter", allowed_origins: "https://a.example.com" });
+      const body = JSON.stringify({
+        org_id: `org_lookalike_${name.length}${name[0]}`,
+        name,
+        domain: "general",
+        tier: "starter",
+        allowed_origins: "https://a.example.com",
+      });
       const headers = json({ "x-api-key": MASTER.ORG_CREATE, "idempotency-key": `lookalike-${name}` });
       expect(await probe("/v1/admin/org/create", { method: "POST", headers, body })).toBe(201);
       expect(await probe("/v1/admin/org/create", { method: "POST", headers, body })).toBe(201); // the replay
-      const partner = { method: "POST", headers: json({ "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": `lookalike-p-${name}` }), body: JSON.stringify({ name }) };
+      const partner = {
+        method: "POST",
+        headers: json({ "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": `lookalike-p-${name}` }),
+        body: JSON.stringify({ name }),
+      };
       expect(await probe("/v1/admin/partners", partner)).toBe(201);
     }
   });

@@ -79,7 +79,8 @@ describe("a reused Idempotency-Key on another target never rewrites the first re
   it("partner deactivate: another partner under the same key is 422, never a rewrite", async () => {
     const [p, q] = [await createPartner(), await createPartner()];
     const idem = uniq();
-    const deactivate = (id: string) => call(`/v1/admin/partners/${id}/deactivate`, { method: "POST", headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": idem } });
+    const deactivate = (id: string) =>
+      call(`/v1/admin/partners/${id}/deactivate`, { method: "POST", headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": idem } });
     const first = await deactivate(p.partner_id);
     expect(first.status).toBe(200);
     const before = await storedRow("%deactivate%", idem);
@@ -122,13 +123,21 @@ describe("property: first answer is final, per (endpoint, key)", () => {
         async (steps) => {
           const run = uniq("run");
           const orgs = [(await makeOrg()).org_id, (await makeOrg()).org_id, (await makeOrg()).org_id, unknownOrg()];
-          const partners = [(await createPartner()).partner_id, (await createPartner()).partner_id, (await createPartner()).partner_id, "ptn_01NXSVCHPARTNER00000000000"];
+          const partners = [
+            (await createPartner()).partner_id,
+            (await createPartner()).partner_id,
+            (await createPartner()).partner_id,
+            "ptn_01NXSVCHPARTNER00000000000",
+          ];
           const first = new Map<string, { target: number; status: number; body: Record<string, unknown> }>();
           for (const step of steps) {
             const key = step.key < 0 ? uniq("fresh") : `${run}-k${step.key}`;
             const res =
               step.endpoint === "partner-deactivate"
-                ? await call(`/v1/admin/partners/${partners[step.target]}/deactivate`, { method: "POST", headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": key } })
+                ? await call(`/v1/admin/partners/${partners[step.target]}/deactivate`, {
+                    method: "POST",
+                    headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": key },
+                  })
                 : await act(step.endpoint, orgs[step.target], { idem: key });
             requests++;
             const body = await res.json<Record<string, unknown>>();
@@ -149,8 +158,12 @@ describe("property: first answer is final, per (endpoint, key)", () => {
           // The stored rows are exactly the first answers.
           for (const [k, seen] of first) {
             const [, key] = k.split("|");
-            const rows = await env.DB.prepare("SELECT status_code, response FROM idempotency_keys WHERE idempotency_key = ?").bind(key).all<{ status_code: number; response: string }>();
-            const matching = rows.results.filter((r) => r.status_code === seen.status && JSON.stringify(comparable(JSON.parse(r.response))) === JSON.stringify(seen.body));
+            const rows = await env.DB.prepare("SELECT status_code, response FROM idempotency_keys WHERE idempotency_key = ?")
+              .bind(key)
+              .all<{ status_code: number; response: string }>();
+            const matching = rows.results.filter(
+              (r) => r.status_code === seen.status && JSON.stringify(comparable(JSON.parse(r.response))) === JSON.stringify(seen.body),
+            );
             expect(matching.length, k).toBeGreaterThanOrEqual(1);
           }
         },

@@ -3,7 +3,21 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_REFRESH_MS, forgetOrg, REFRESH_GRACE_MS, verifyKey } from "../src/verify/verify-key";
-import { act, asOrg, call, createPartner, dumpDatabase, makeOrg, MASTER, PARTNER_ORGS, partnerGet, PLAINTEXT_KEY_PATTERN, provision, provisionBody, uniq } from "./helpers";
+import {
+  act,
+  asOrg,
+  call,
+  createPartner,
+  dumpDatabase,
+  makeOrg,
+  MASTER,
+  PARTNER_ORGS,
+  partnerGet,
+  PLAINTEXT_KEY_PATTERN,
+  provision,
+  provisionBody,
+  uniq,
+} from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -59,7 +73,10 @@ describe("rotation with overlap: both keys work inside the window, the old one f
 
   it("operator partner rotate-key: the old partner key works for the window", async () => {
     const partner = await createPartner();
-    const res = await call(`/v1/admin/partners/${partner.partner_id}/rotate-key`, { headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": uniq() }, json: { expire_previous_in_seconds: 120 } });
+    const res = await call(`/v1/admin/partners/${partner.partner_id}/rotate-key`, {
+      headers: { "x-api-key": MASTER.PARTNER_ADMIN, "idempotency-key": uniq() },
+      json: { expire_previous_in_seconds: 120 },
+    });
     expect(res.status).toBe(200);
     const { partner_key } = await res.json<any>();
     expect((await partnerGet(partner.partner_key, `${PARTNER_ORGS}/`)).status).toBe(200);
@@ -82,7 +99,9 @@ describe("rotation with overlap: both keys work inside the window, the old one f
     expect(await verify(org.api_key)).toEqual({ valid: false, code: "revoked" });
     expect(await verify(first.new_api_key)).toMatchObject({ valid: true });
     expect(await verify(second.new_api_key)).toMatchObject({ valid: true });
-    const live = await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE org_id = ? AND key_type = 'ck_live' AND revoked_at IS NULL").bind(org.org_id).first<{ n: number }>();
+    const live = await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE org_id = ? AND key_type = 'ck_live' AND revoked_at IS NULL")
+      .bind(org.org_id)
+      .first<{ n: number }>();
     expect(live!.n).toBe(2);
   });
 
@@ -181,8 +200,7 @@ describe("GET /v1/admin/keys: the inventory", () => {
 });
 
 describe("revocation has a hard bound: VERIFY_REFRESH_SECONDS + 1 s", () => {
-  const revokeElsewhere = (orgId: string) =>
-    env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE org_id = ?").bind(new Date().toISOString(), orgId).run();
+  const revokeElsewhere = (orgId: string) => env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE org_id = ?").bind(new Date().toISOString(), orgId).run();
 
   it("inside the grace a stale verdict is served once while it refreshes; then the revoke shows", async () => {
     const org = await makeOrg();
@@ -211,14 +229,18 @@ describe("revocation has a hard bound: VERIFY_REFRESH_SECONDS + 1 s", () => {
         prop === "prepare"
           ? (sql: string) => {
               const statement = db.prepare(sql);
-              return { bind: (...values: unknown[]) => ({ first: async () => {
-                const row = await statement.bind(...values).first();
-                await revokeElsewhere(org.org_id);
-                forgetOrg(org.org_id);
-                return row;
-              } }) };
+              return {
+                bind: (...values: unknown[]) => ({
+                  first: async () => {
+                    const row = await statement.bind(...values).first();
+                    await revokeElsewhere(org.org_id);
+                    forgetOrg(org.org_id);
+                    return row;
+                  },
+                }),
+              };
             }
-          : Reflect.get(db, prop).bind?.(db) ?? Reflect.get(db, prop),
+          : (Reflect.get(db, prop).bind?.(db) ?? Reflect.get(db, prop)),
     });
     const ctx = createExecutionContext();
     expect((await verifyKey({ ...env, DB: racing } as never, ctx, org.api_key)).valid).toBe(true); // it raced the change: answered…

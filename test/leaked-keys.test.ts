@@ -6,7 +6,19 @@ import { mintKey } from "../src/lib/keys/keys";
 import { verifyKey } from "../src/verify/verify-key";
 import { hmacHex } from "./crypto";
 import { deliver, plainText, spyEmail, subjectOf } from "./email";
-import { call, callWithEnv, countingDb, countRows, createPartner, dumpDatabase, makeOrg, PARTNER_ORGS, PLAINTEXT_KEY_PATTERN, provision, provisionBody } from "./helpers";
+import {
+  call,
+  callWithEnv,
+  countingDb,
+  countRows,
+  createPartner,
+  dumpDatabase,
+  makeOrg,
+  PARTNER_ORGS,
+  PLAINTEXT_KEY_PATTERN,
+  provision,
+  provisionBody,
+} from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -45,7 +57,12 @@ beforeAll(async () => {
   retired = b.signer;
   await fetch(env.GITHUB_SECRET_SCANNING_KEYS_URL, {
     method: "PUT",
-    body: JSON.stringify({ public_keys: [{ key_identifier: a.signer.id, key: a.pem, is_current: true }, { key_identifier: b.signer.id, key: b.pem, is_current: false }] }),
+    body: JSON.stringify({
+      public_keys: [
+        { key_identifier: a.signer.id, key: a.pem, is_current: true },
+        { key_identifier: b.signer.id, key: b.pem, is_current: false },
+      ],
+    }),
   });
 });
 
@@ -55,7 +72,8 @@ async function signedHeaders(body: string, signer: Signer = current) {
   const raw = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, new TextEncoder().encode(body)));
   return { "content-type": "application/json", "github-public-key-identifier": signer.id, "github-public-key-signature": b64(rawToDer(raw)) };
 }
-const matches = (tokens: string[]) => JSON.stringify(tokens.map((token) => ({ token, type: "kelviq_key", url: "https://github.com/octocat/leak/blob/abc/.env", source: "content" })));
+const matches = (tokens: string[]) =>
+  JSON.stringify(tokens.map((token) => ({ token, type: "kelviq_key", url: "https://github.com/octocat/leak/blob/abc/.env", source: "content" })));
 async function report(tokens: string[], o: { signer?: Signer; tamper?: (b: string) => string; env?: Record<string, unknown> } = {}) {
   const body = matches(tokens);
   const headers = await signedHeaders(body, o.signer);
@@ -88,7 +106,9 @@ describe("GitHub secret scanning", () => {
     expect((await call("/v1/admin/keys", { headers: { "x-api-key": provisioned.serverKey } })).status).toBe(401);
     expect((await call(`${PARTNER_ORGS}/`, { headers: { "x-kelviq-partner-key": other.partner_key } })).status).toBe(401);
     expect(await verify(provisioned.clientKey)).toMatchObject({ valid: true });
-    const exposed = await env.DB.prepare("SELECT key_prefix, detail FROM audit_log WHERE event_type = 'KEY_EXPOSED' AND key_prefix = ?").bind(`sk_live_${provisioned.serverKeyPrefix}`).first<any>();
+    const exposed = await env.DB.prepare("SELECT key_prefix, detail FROM audit_log WHERE event_type = 'KEY_EXPOSED' AND key_prefix = ?")
+      .bind(`sk_live_${provisioned.serverKeyPrefix}`)
+      .first<any>();
     expect(exposed.detail).toBe("source=github url=https://github.com/octocat/leak/blob/abc/.env");
     expect(await countRows("audit_log", "event_type = 'CLIENT_KEY_REPORTED' AND key_prefix = ?", `ck_live_${provisioned.clientKeyPrefix}`)).toBe(1);
     // The owner's email names the key's prefix and where it was found, never the key; it says what to do.
@@ -105,7 +125,9 @@ describe("GitHub secret scanning", () => {
 
   it("the same report again changes nothing more; a key in its overlap window is revoked too", async () => {
     const org = await makeOrg();
-    const rotated = await (await call("/v1/admin/key/rotate", { method: "POST", headers: { "x-api-key": org.server_api_key }, json: { expire_previous_in_seconds: 3600 } })).json<any>();
+    const rotated = await (
+      await call("/v1/admin/key/rotate", { method: "POST", headers: { "x-api-key": org.server_api_key }, json: { expire_previous_in_seconds: 3600 } })
+    ).json<any>();
     const first = await report([org.server_api_key, rotated.new_api_key]);
     expect(await labelsOf(first)).toEqual(["true_positive", "true_positive"]);
     const audits = await countRows("audit_log", "event_type = 'KEY_EXPOSED' AND org_id = ?", org.org_id);
@@ -132,7 +154,11 @@ describe("GitHub secret scanning", () => {
       await report([org.server_api_key], { signer: unknown }),
       await report([org.server_api_key], { signer: retired }),
       await call(GITHUB, { method: "POST", headers: { "content-type": "application/json" }, body: matches([org.server_api_key]) }),
-      await call(GITHUB, { method: "POST", headers: { "content-type": "application/json", "github-public-key-identifier": current.id, "github-public-key-signature": "bm90IGRlcg==" }, body: matches([org.server_api_key]) }),
+      await call(GITHUB, {
+        method: "POST",
+        headers: { "content-type": "application/json", "github-public-key-identifier": current.id, "github-public-key-signature": "bm90IGRlcg==" },
+        body: matches([org.server_api_key]),
+      }),
     ];
     for (const res of attempts) {
       expect(res.status).toBe(401);
@@ -144,7 +170,9 @@ describe("GitHub secret scanning", () => {
 
   it("GitHub's key list unreachable: 500, so GitHub sends the report again; nothing revoked", async () => {
     const org = await makeOrg();
-    const res = await report([org.server_api_key], { env: { GITHUB_SECRET_SCANNING_KEYS_URL: env.GITHUB_SECRET_SCANNING_KEYS_URL.replace("/meta/", "/down/") } });
+    const res = await report([org.server_api_key], {
+      env: { GITHUB_SECRET_SCANNING_KEYS_URL: env.GITHUB_SECRET_SCANNING_KEYS_URL.replace("/meta/", "/down/") },
+    });
     expect(res.status).toBe(500);
     expect(await res.json<any>()).toMatchObject({ error: "INTERNAL" });
     expect((await call("/v1/admin/keys", { headers: { "x-api-key": org.server_api_key } })).status).toBe(200);
@@ -172,7 +200,8 @@ describe("GitHub secret scanning", () => {
 });
 
 describe("revocation by possession: POST /v1/keys/revoke-leaked", () => {
-  const revoke = (keys: string[], ip = `203.0.113.${Math.floor(Math.random() * 250)}`) => call("/v1/keys/revoke-leaked", { headers: { "cf-connecting-ip": ip }, json: { keys } });
+  const revoke = (keys: string[], ip = `203.0.113.${Math.floor(Math.random() * 250)}`) =>
+    call("/v1/keys/revoke-leaked", { headers: { "cf-connecting-ip": ip }, json: { keys } });
   const answer = async (res: Response) => {
     const { request_id, timestamp, ...rest } = await res.json<any>();
     expect(request_id).toMatch(/^req_/);

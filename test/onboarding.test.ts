@@ -23,7 +23,9 @@ async function orphanedOutboxRow(updatedAgoMs = 0) {
     env.DB.prepare(
       "INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, owner_user_id, created_at, updated_at) VALUES (?, ?, ?, 'Orphan Co', 'general', 'starter', (SELECT id FROM users WHERE email = ?), ?, ?)",
     ).bind(orgId, crypto.randomUUID(), orgId, email, at, at),
-    env.DB.prepare("INSERT INTO outbox (id, kind, payload, created_at, updated_at) VALUES (?, 'welcome_email', json_object('user_id', (SELECT id FROM users WHERE email = ?), 'org_id', ?), ?, ?)").bind(id, email, orgId, at, at),
+    env.DB.prepare(
+      "INSERT INTO outbox (id, kind, payload, created_at, updated_at) VALUES (?, 'welcome_email', json_object('user_id', (SELECT id FROM users WHERE email = ?), 'org_id', ?), ?, ?)",
+    ).bind(id, email, orgId, at, at),
   ]);
   return { id, email, orgId };
 }
@@ -87,7 +89,10 @@ describe("delivery: outbox row → queue → consumer → send_email", () => {
     expect(delays).toEqual([30, 60, 120, 240]);
     const last = await deliver(row.id, MAX_SEND_ATTEMPTS);
     expect(last.explicitAcks).toHaveLength(1);
-    expect(await env.DB.prepare("SELECT status, attempts FROM outbox WHERE id = ?").bind(row.id).first<any>()).toEqual({ status: "failed", attempts: MAX_SEND_ATTEMPTS });
+    expect(await env.DB.prepare("SELECT status, attempts FROM outbox WHERE id = ?").bind(row.id).first<any>()).toEqual({
+      status: "failed",
+      attempts: MAX_SEND_ATTEMPTS,
+    });
     const audit = await env.DB.prepare("SELECT * FROM audit_log WHERE org_id = ? AND event_type = 'WELCOME_EMAIL_FAILED'").bind(row.orgId).first<any>();
     expect(audit.detail).toContain(`attempts=${MAX_SEND_ATTEMPTS}`);
     expect((await deliver(row.id)).explicitAcks).toHaveLength(1); // a failed row is never sent again
@@ -98,7 +103,10 @@ describe("consumer cost", () => {
   it("a batch of messages costs two D1 round trips, whatever its size", async () => {
     const { sent } = spyEmail();
     const rows = await Promise.all(Array.from({ length: 6 }, () => orphanedOutboxRow()));
-    const batch = createMessageBatch("org-key-authority-outbox", rows.map((r) => ({ id: uniq("m"), timestamp: new Date(), attempts: 1, body: { outbox_id: r.id } })));
+    const batch = createMessageBatch(
+      "org-key-authority-outbox",
+      rows.map((r) => ({ id: uniq("m"), timestamp: new Date(), attempts: 1, body: { outbox_id: r.id } })),
+    );
     const { db, counter } = countingDb(env.DB);
     const ctx = createExecutionContext();
     await worker.queue(batch, { ...env, DB: db }, ctx);
@@ -131,11 +139,29 @@ describe("cron", () => {
     const key = uniq("retention");
     await env.DB.batch([
       env.DB.prepare("INSERT INTO idempotency_keys VALUES ('test', ?, 'f', 200, '{}', ?, ?)").bind(`${key}-expired`, old(2), old(1)),
-      env.DB.prepare("INSERT INTO idempotency_keys VALUES ('test', ?, 'f', 200, '{}', ?, ?)").bind(`${key}-live`, old(0), new Date(Date.now() + 3600_000).toISOString()),
-      env.DB.prepare("INSERT INTO audit_log (event_type, actor, request_id, detail, created_at) VALUES ('ORG_CREATED', 'test', ?, 'old', ?)").bind(`${key}-a91`, old(91)),
-      env.DB.prepare("INSERT INTO audit_log (event_type, actor, request_id, detail, created_at) VALUES ('ORG_CREATED', 'test', ?, 'recent', ?)").bind(`${key}-a89`, old(89)),
-      env.DB.prepare("INSERT INTO outbox (id, kind, payload, status, created_at, updated_at) VALUES (?, 'welcome_email', '{}', 'sent', ?, ?)").bind(`${key}-o31`, old(31), old(31)),
-      env.DB.prepare("INSERT INTO outbox (id, kind, payload, status, created_at, updated_at) VALUES (?, 'welcome_email', '{}', 'sent', ?, ?)").bind(`${key}-o1`, old(1), old(1)),
+      env.DB.prepare("INSERT INTO idempotency_keys VALUES ('test', ?, 'f', 200, '{}', ?, ?)").bind(
+        `${key}-live`,
+        old(0),
+        new Date(Date.now() + 3600_000).toISOString(),
+      ),
+      env.DB.prepare("INSERT INTO audit_log (event_type, actor, request_id, detail, created_at) VALUES ('ORG_CREATED', 'test', ?, 'old', ?)").bind(
+        `${key}-a91`,
+        old(91),
+      ),
+      env.DB.prepare("INSERT INTO audit_log (event_type, actor, request_id, detail, created_at) VALUES ('ORG_CREATED', 'test', ?, 'recent', ?)").bind(
+        `${key}-a89`,
+        old(89),
+      ),
+      env.DB.prepare("INSERT INTO outbox (id, kind, payload, status, created_at, updated_at) VALUES (?, 'welcome_email', '{}', 'sent', ?, ?)").bind(
+        `${key}-o31`,
+        old(31),
+        old(31),
+      ),
+      env.DB.prepare("INSERT INTO outbox (id, kind, payload, status, created_at, updated_at) VALUES (?, 'welcome_email', '{}', 'sent', ?, ?)").bind(
+        `${key}-o1`,
+        old(1),
+        old(1),
+      ),
     ]);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController(), env, ctx);
@@ -162,7 +188,12 @@ describe("set-password", () => {
     const saltBytes = Uint8Array.from(atob(salt.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
     const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
     const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: saltBytes, iterations: 100_000 }, key, 256));
-    expect(btoa(String.fromCharCode(...bits)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")).toBe(hash);
+    expect(
+      btoa(String.fromCharCode(...bits))
+        .replace(/\+/g, "-")
+        .replace(/\//g, "_")
+        .replace(/=+$/, ""),
+    ).toBe(hash);
     expect(await dumpDatabase()).not.toContain(password);
     expect(await countRows("audit_log", "event_type = 'PASSWORD_SET' AND actor = ?", `user:${org.userId}`)).toBe(1);
 
@@ -174,7 +205,9 @@ describe("set-password", () => {
 
   it("410 TOKEN_EXPIRED after 72 hours; 400 TOKEN_INVALID for a wrong token", async () => {
     const { org, token } = await ownerWithLink();
-    await env.DB.prepare("UPDATE password_tokens SET expires_at = ? WHERE user_id = ?").bind(new Date(Date.now() - 1000).toISOString(), org.userId).run();
+    await env.DB.prepare("UPDATE password_tokens SET expires_at = ? WHERE user_id = ?")
+      .bind(new Date(Date.now() - 1000).toISOString(), org.userId)
+      .run();
     const expired = await setPassword({ token, password: "correct horse battery staple" });
     expect(expired.status).toBe(410);
     expect((await expired.json<any>()).error).toBe("TOKEN_EXPIRED");
@@ -220,18 +253,27 @@ describe("POST …/{identifier}/resend-invite/", () => {
     const body = provisionBody();
     const org = await (await provision(partner.partner_key, body)).json<any>();
     const first = linkIn((await until(async () => sent.find((m) => m.to === body.email))).raw)!;
-    const res = await call(`${PARTNER_ORGS}/${org.organizationIdentifier}/resend-invite/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key } });
+    const res = await call(`${PARTNER_ORGS}/${org.organizationIdentifier}/resend-invite/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": partner.partner_key },
+    });
     expect(res.status).toBe(202);
     expect(await res.json<any>()).toEqual({ organizationIdentifier: org.organizationIdentifier, userId: org.userId, inviteQueued: true });
     expect((await call("/api/v1/auth/set-password/check", { json: { token: first } })).status).toBe(410);
     const second = linkIn((await until(async () => sent.filter((m) => m.to === body.email)[1])).raw)!;
     expect(second).not.toBe(first);
     expect((await call("/api/v1/auth/set-password", { json: { token: second, password: "a fine long password" } })).status).toBe(200);
-    const again = await call(`${PARTNER_ORGS}/${org.organizationIdentifier}/resend-invite/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key } });
+    const again = await call(`${PARTNER_ORGS}/${org.organizationIdentifier}/resend-invite/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": partner.partner_key },
+    });
     expect(again.status).toBe(409);
     expect((await again.json<any>()).error).toBe("PASSWORD_ALREADY_SET");
     const other = await createPartner();
-    const theirs = await call(`${PARTNER_ORGS}/${org.organizationIdentifier}/resend-invite/`, { method: "POST", headers: { "x-kelviq-partner-key": other.partner_key } });
+    const theirs = await call(`${PARTNER_ORGS}/${org.organizationIdentifier}/resend-invite/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": other.partner_key },
+    });
     expect(theirs.status).toBe(404);
   });
 });
@@ -316,7 +358,16 @@ describe("trust: the smaller holes", () => {
     const encoded = /\r\nSubject: =\?utf-8\?B\?([^?]*)\?=/i.exec(mail.raw)![1];
     expect(new TextDecoder().decode(Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)))).toBe("Set your password");
     // The operator API refuses them too (422, as every operator body error).
-    const op = await call("/v1/admin/org/create", { headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": uniq() }, json: { org_id: `org_${uniq().replace(/[^a-z0-9_]/g, "")}`, name: "Acme\u202E", domain: "general", tier: "starter", allowed_origins: "https://a.example.com" } });
+    const op = await call("/v1/admin/org/create", {
+      headers: { "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE, "idempotency-key": uniq() },
+      json: {
+        org_id: `org_${uniq().replace(/[^a-z0-9_]/g, "")}`,
+        name: "Acme\u202E",
+        domain: "general",
+        tier: "starter",
+        allowed_origins: "https://a.example.com",
+      },
+    });
     expect(op.status).toBe(422);
   });
 
@@ -330,7 +381,10 @@ describe("trust: the smaller holes", () => {
     const derive = async (p: string) => {
       const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(p), "PBKDF2", false, ["deriveBits"]);
       const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: saltBytes, iterations: 100_000 }, key, 256));
-      return btoa(String.fromCharCode(...bits)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      return btoa(String.fromCharCode(...bits))
+        .replace(/\+/g, "-")
+        .replace(/\//g, "_")
+        .replace(/=+$/, "");
     };
     expect(await derive("café fullwidth pass")).toBe(hash); // composed é, ASCII letters: the other device
   });

@@ -30,7 +30,13 @@ describe("every route in the document", () => {
   it("has its auth header, error responses with codes, and examples", async () => {
     const doc = await (await call("/openapi.json")).json<any>();
     // No credential, by design: the set-password token is in the body, and revoke-leaked's credential is the keys.
-    const PUBLIC = new Set(["GET /", "GET /set-password", "POST /api/v1/auth/set-password/check", "POST /api/v1/auth/set-password", "POST /v1/keys/revoke-leaked"]);
+    const PUBLIC = new Set([
+      "GET /",
+      "GET /set-password",
+      "POST /api/v1/auth/set-password/check",
+      "POST /api/v1/auth/set-password",
+      "POST /v1/keys/revoke-leaked",
+    ]);
     let operations = 0;
     for (const [path, methods] of Object.entries<any>(doc.paths)) {
       for (const [method, op] of Object.entries<any>(methods)) {
@@ -47,7 +53,11 @@ describe("every route in the document", () => {
           expect(errors.length, key).toBeGreaterThan(0);
           for (const s of errors) expect(op.responses[s].content["application/json"].schema.$ref, `${key} ${s}`).toBe("#/components/schemas/Error");
           // Each error's example is that status's body (a 401 shows the 401 body, not a validation error).
-          if (op.responses["401"]) expect(op.responses["401"].content["application/json"].example, key).toMatchObject({ error: "UNAUTHORIZED", message: "Missing or invalid credentials." });
+          if (op.responses["401"])
+            expect(op.responses["401"].content["application/json"].example, key).toMatchObject({
+              error: "UNAUTHORIZED",
+              message: "Missing or invalid credentials.",
+            });
           if (op.responses["422"]) expect(op.responses["422"].content["application/json"].example.error, key).toBe("VALIDATION_FAILED");
         }
         if (op.requestBody) {
@@ -63,7 +73,10 @@ describe("every route in the document", () => {
   it("names every operation (a unique operationId) and uses ids an id parser accepts (ULIDs in Crockford base32)", async () => {
     const doc = await (await call("/openapi.json")).json<any>();
     const ids = Object.values<any>(doc.paths).flatMap((methods) => Object.values<any>(methods).map((op) => op.operationId));
-    expect(ids.every((id) => typeof id === "string" && /^[a-z][A-Za-z0-9]+$/.test(id)), JSON.stringify(ids)).toBe(true);
+    expect(
+      ids.every((id) => typeof id === "string" && /^[a-z][A-Za-z0-9]+$/.test(id)),
+      JSON.stringify(ids),
+    ).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
     const text = JSON.stringify(doc);
     for (const [, id] of text.matchAll(/"(?:req|ptn|whep)_([0-9A-Za-z]{26})"/g)) expect(id, id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { act, asOrg, call, countRows, dumpDatabase, liveKeys, makeOrg, createPartner, provision, provisionBody, } from "./helpers";
+import { act, asOrg, call, countRows, dumpDatabase, liveKeys, makeOrg, createPartner, provision, provisionBody } from "./helpers";
 
 describe("org key auth", () => {
   const reasons: [string, () => Promise<Record<string, string>>, string][] = [
@@ -9,21 +9,33 @@ describe("org key auth", () => {
     ["a partner key", async () => ({ "x-api-key": (await createPartner()).partner_key }), "reason=malformed"],
     ["a master key", async () => ({ "x-api-key": env.MASTER_ADMIN_KEY_ORG_CREATE }), "reason=malformed"],
     ["unknown", async () => ({ "x-api-key": `ck_live_${"Z".repeat(26)}` }), "reason=unknown"],
-    ["revoked", async () => {
-      const org = await makeOrg();
-      await asOrg(org.server_api_key, "/v1/admin/key/revoke", "POST");
-      return { "x-api-key": org.server_api_key };
-    }, "reason=revoked"],
-    ["org suspended", async () => {
-      const org = await makeOrg();
-      await act("suspend", org.org_id);
-      return { "x-api-key": org.server_api_key };
-    }, "reason=org_inactive"],
+    [
+      "revoked",
+      async () => {
+        const org = await makeOrg();
+        await asOrg(org.server_api_key, "/v1/admin/key/revoke", "POST");
+        return { "x-api-key": org.server_api_key };
+      },
+      "reason=revoked",
+    ],
+    [
+      "org suspended",
+      async () => {
+        const org = await makeOrg();
+        await act("suspend", org.org_id);
+        return { "x-api-key": org.server_api_key };
+      },
+      "reason=org_inactive",
+    ],
   ];
   for (const [label, headers, detail] of reasons) {
     it(`uniform 401 no sooner than 80 ms, reason in the audit log only: ${label}`, async () => {
       const h = await headers();
-      for (const [method, path] of [["GET", "/v1/admin/audit-log"], ["POST", "/v1/admin/key/rotate"], ["POST", "/v1/admin/key/revoke"]]) {
+      for (const [method, path] of [
+        ["GET", "/v1/admin/audit-log"],
+        ["POST", "/v1/admin/key/rotate"],
+        ["POST", "/v1/admin/key/revoke"],
+      ]) {
         const started = Date.now();
         const res = await call(path, { method, headers: h });
         const elapsed = Date.now() - started;
@@ -67,7 +79,13 @@ describe("POST /v1/admin/key/rotate", () => {
     const org = await (await provision(partner.partner_key, provisionBody())).json<any>();
     const json = await (await asOrg(org.serverKey, "/v1/admin/key/rotate", "POST")).json<any>();
     expect(json.new_api_key).toMatch(/^sk_live_/);
-    expect(await countRows("api_keys", "org_id = (SELECT org_id FROM organizations WHERE identifier = ?) AND key_type = 'ck_live' AND revoked_at IS NULL", org.organizationIdentifier)).toBe(1);
+    expect(
+      await countRows(
+        "api_keys",
+        "org_id = (SELECT org_id FROM organizations WHERE identifier = ?) AND key_type = 'ck_live' AND revoked_at IS NULL",
+        org.organizationIdentifier,
+      ),
+    ).toBe(1);
   });
 
   it("concurrent rotations with one key leave exactly one live server key", async () => {
@@ -123,7 +141,15 @@ describe("GET /v1/admin/audit-log", () => {
 
   it("422 on bad filters", async () => {
     const org = await makeOrg();
-    for (const qs of ["event_type=NOPE", "since=yesterday", "until=2026-13-01T00:00:00Z", "limit=0", "limit=501", "limit=x", "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z"]) {
+    for (const qs of [
+      "event_type=NOPE",
+      "since=yesterday",
+      "until=2026-13-01T00:00:00Z",
+      "limit=0",
+      "limit=501",
+      "limit=x",
+      "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+    ]) {
       const res = await asOrg(org.server_api_key, `/v1/admin/audit-log?${qs}`);
       expect(res.status, qs).toBe(422);
       const json = await res.json<any>();
@@ -135,7 +161,11 @@ describe("GET /v1/admin/audit-log", () => {
 
 // Contract §2 and §8: a client key (ck_live_) is publishable and administers nothing; the server key does.
 describe("key roles: only the server key administers the org", () => {
-  for (const [method, path] of [["POST", "/v1/admin/key/rotate"], ["POST", "/v1/admin/key/revoke"], ["GET", "/v1/admin/audit-log"]] as const) {
+  for (const [method, path] of [
+    ["POST", "/v1/admin/key/rotate"],
+    ["POST", "/v1/admin/key/revoke"],
+    ["GET", "/v1/admin/audit-log"],
+  ] as const) {
     it(`a valid client key on ${method} ${path} is 403 KEY_TYPE_NOT_ALLOWED and changes nothing`, async () => {
       const org = await makeOrg();
       const res = await asOrg(org.api_key, path, method);
@@ -145,7 +175,9 @@ describe("key roles: only the server key administers the org", () => {
       expect(await liveKeys(org.org_id)).toBe(2);
       expect(await countRows("audit_log", "org_id = ? AND event_type IN ('KEY_ROTATED', 'KEY_REVOKED')", org.org_id)).toBe(0);
       // The client key still works where it belongs: verification.
-      expect((await env.DB.prepare("SELECT revoked_at FROM api_keys WHERE org_id = ? AND key_type = 'ck_live'").bind(org.org_id).first<any>()).revoked_at).toBeNull();
+      expect(
+        (await env.DB.prepare("SELECT revoked_at FROM api_keys WHERE org_id = ? AND key_type = 'ck_live'").bind(org.org_id).first<any>()).revoked_at,
+      ).toBeNull();
     });
   }
 
@@ -171,7 +203,12 @@ describe("key roles: only the server key administers the org", () => {
     expect(json).toMatchObject({ rotated: true, key_type: "ck_live", org_id: org.org_id });
     expect(json.new_api_key).toMatch(/^ck_live_/);
     const keys = await env.DB.prepare("SELECT key_type, prefix, revoked_at FROM api_keys WHERE org_id = ? ORDER BY id").bind(org.org_id).all<any>();
-    expect(keys.results.filter((k: any) => !k.revoked_at).map((k: any) => `${k.key_type}:${k.prefix}`).sort()).toEqual([`ck_live:${json.prefix}`, `sk_live:${org.server_prefix}`].sort());
+    expect(
+      keys.results
+        .filter((k: any) => !k.revoked_at)
+        .map((k: any) => `${k.key_type}:${k.prefix}`)
+        .sort(),
+    ).toEqual([`ck_live:${json.prefix}`, `sk_live:${org.server_prefix}`].sort());
     expect((await asOrg(org.server_api_key, "/v1/admin/audit-log")).status).toBe(200);
   });
 
@@ -183,7 +220,11 @@ describe("key roles: only the server key administers the org", () => {
     expect(await countRows("api_keys", "org_id = ? AND key_type = 'ck_live' AND revoked_at IS NULL", org.org_id)).toBe(0);
     const again = await call("/v1/admin/key/revoke", { headers: { "x-api-key": org.server_api_key }, json: { key_type: "ck_live" } });
     expect(again.status).toBe(404);
-    expect(await again.json<any>()).toMatchObject({ error: "NOT_FOUND", message: "The organization has no live ck_live key.", request_id: expect.stringMatching(/^req_/) });
+    expect(await again.json<any>()).toMatchObject({
+      error: "NOT_FOUND",
+      message: "The organization has no live ck_live key.",
+      request_id: expect.stringMatching(/^req_/),
+    });
     // A new client key is one rotation away.
     const rotated = await call("/v1/admin/key/rotate", { headers: { "x-api-key": org.server_api_key }, json: { key_type: "ck_live" } });
     expect(rotated.status).toBe(200);
@@ -204,7 +245,11 @@ describe("key roles: only the server key administers the org", () => {
     const bad = await call("/v1/admin/key/rotate", { headers: { "x-api-key": org.server_api_key }, json: { key_type: "kvqp" } });
     expect(bad.status).toBe(422);
     expect((await bad.json<any>()).details[0]).toMatchObject({ location: "body", field: "key_type" });
-    const text = await call("/v1/admin/key/revoke", { method: "POST", headers: { "x-api-key": org.server_api_key, "content-type": "text/plain" }, body: "ck_live" });
+    const text = await call("/v1/admin/key/revoke", {
+      method: "POST",
+      headers: { "x-api-key": org.server_api_key, "content-type": "text/plain" },
+      body: "ck_live",
+    });
     expect(text.status).toBe(415);
     expect((await text.json<any>()).error).toBe("UNSUPPORTED_MEDIA_TYPE");
     expect(await liveKeys(org.org_id)).toBe(2);
@@ -218,7 +263,11 @@ describe("optional body of rotate and revoke", () => {
     expect(empty.status).toBe(200);
     const rotated = await empty.json<any>();
     expect(rotated.key_type).toBe("sk_live");
-    const declared = await call("/v1/admin/key/revoke", { method: "POST", headers: { "x-api-key": rotated.new_api_key, "content-type": "application/json" }, body: "" });
+    const declared = await call("/v1/admin/key/revoke", {
+      method: "POST",
+      headers: { "x-api-key": rotated.new_api_key, "content-type": "application/json" },
+      body: "",
+    });
     expect(declared.status).toBe(400);
     expect((await declared.json<any>()).error).toBe("INVALID_JSON");
   });

@@ -55,7 +55,11 @@ describe("a partner's daily quota of welcome emails (PARTNER_DAILY_PROVISIONS)",
     const partner = await createPartner();
     const capped = { PARTNER_DAILY_PROVISIONS: "3" } as Record<string, unknown>;
     const send = (body: unknown, idem?: string) =>
-      callWithEnv(capped, `${PARTNER_ORGS}/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key, ...(idem ? { "idempotency-key": idem } : {}) }, json: body });
+      callWithEnv(capped, `${PARTNER_ORGS}/`, {
+        method: "POST",
+        headers: { "x-kelviq-partner-key": partner.partner_key, ...(idem ? { "idempotency-key": idem } : {}) },
+        json: body,
+      });
     const first = provisionBody();
     const idem = uniq("pv");
     expect((await send(first, idem)).status).toBe(201);
@@ -72,19 +76,28 @@ describe("a partner's daily quota of welcome emails (PARTNER_DAILY_PROVISIONS)",
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(Math.ceil((midnight.getTime() - Date.now()) / 1000) + 1);
     expect(await countRows("organizations", "partner_id = ?", partner.partner_id)).toBe(orgs);
-    expect(await countRows("outbox", "1 = 1") >= 3).toBe(true);
+    expect((await countRows("outbox", "1 = 1")) >= 3).toBe(true);
     expect(await countRows("audit_log", "event_type = 'PARTNER_QUOTA_EXCEEDED' AND actor = ?", `partner:${partner.partner_id}`)).toBe(1);
     // Another partner has its own quota.
     const other = await createPartner();
-    expect((await callWithEnv(capped, `${PARTNER_ORGS}/`, { method: "POST", headers: { "x-kelviq-partner-key": other.partner_key }, json: provisionBody() })).status).toBe(201);
+    expect(
+      (await callWithEnv(capped, `${PARTNER_ORGS}/`, { method: "POST", headers: { "x-kelviq-partner-key": other.partner_key }, json: provisionBody() })).status,
+    ).toBe(201);
   });
 
   it("a resent invite counts too", async () => {
     const partner = await createPartner();
     const capped = { PARTNER_DAILY_PROVISIONS: "1" } as Record<string, unknown>;
-    const res = await callWithEnv(capped, `${PARTNER_ORGS}/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key }, json: provisionBody() });
+    const res = await callWithEnv(capped, `${PARTNER_ORGS}/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": partner.partner_key },
+      json: provisionBody(),
+    });
     const p = await res.json<any>();
-    const resend = await callWithEnv(capped, `${PARTNER_ORGS}/${p.organizationIdentifier}/resend-invite/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key } });
+    const resend = await callWithEnv(capped, `${PARTNER_ORGS}/${p.organizationIdentifier}/resend-invite/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": partner.partner_key },
+    });
     expect(resend.status).toBe(429);
     expect(Number(resend.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });
@@ -113,7 +126,13 @@ describe("409 EMAIL_TAKEN is audited and limited per hour", () => {
 describe("partner-chosen text in an email never becomes a link", () => {
   it("domains, URLs and addresses in the org name are bracketed; the only link is ours", () => {
     const link = "https://keys.example.com/set-password#token=abc";
-    const mail = renderWelcomeEmail({ from: "a@b.example", to: "o@example.com", orgName: "Acme — log in at https://evil.example/login or www.evil.example, help@evil.example. Inc.", link, expiresAt: new Date().toISOString() });
+    const mail = renderWelcomeEmail({
+      from: "a@b.example",
+      to: "o@example.com",
+      orgName: "Acme — log in at https://evil.example/login or www.evil.example, help@evil.example. Inc.",
+      link,
+      expiresAt: new Date().toISOString(),
+    });
     for (const part of [mail.text, mail.html]) {
       expect(part).not.toMatch(/evil\.example/);
       expect(part).not.toContain("https://evil");
@@ -132,11 +151,20 @@ describe("the failure aggregator's memory cap holds within a minute", () => {
     const now = Date.parse("2026-12-01T10:00:30.000Z");
     const requestId = uniq("req");
     for (let i = 0; i < 30; i++) {
-      await recordFailure(env.DB, defer, { event_type: "AUTH_FAIL_PARTNER_KEY", actor: "anonymous", request_id: requestId, ip: `203.0.113.${i}` }, `cap-test-${i}`, now, 10);
+      await recordFailure(
+        env.DB,
+        defer,
+        { event_type: "AUTH_FAIL_PARTNER_KEY", actor: "anonymous", request_id: requestId, ip: `203.0.113.${i}` },
+        `cap-test-${i}`,
+        now,
+        10,
+      );
     }
     expect(pendingFailureCount()).toBeLessThanOrEqual(11);
     await waitOnExecutionContext(ctx);
-    const rows = await env.DB.prepare("SELECT count, aggregate_key FROM audit_log WHERE request_id = ?").bind(requestId).all<{ count: number; aggregate_key: string }>();
+    const rows = await env.DB.prepare("SELECT count, aggregate_key FROM audit_log WHERE request_id = ?")
+      .bind(requestId)
+      .all<{ count: number; aggregate_key: string }>();
     expect(rows.results.reduce((n, r) => n + r.count, 0)).toBe(30); // every failure counted
     expect(rows.results.filter((r) => r.aggregate_key.endsWith("|*"))).toHaveLength(1);
   });
@@ -149,7 +177,9 @@ describe("retention of dead key rows", () => {
     const day = 86_400_000;
     const at = (ms: number) => new Date(Date.now() - ms).toISOString();
     const insert = (revoked: string | null, expires: string | null) =>
-      env.DB.prepare("INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, revoked_at, expires_at, created_at) VALUES (?, 'p', 'ck_live', 'OLDKEY00', ?, ?, ?, ?)")
+      env.DB.prepare(
+        "INSERT INTO api_keys (key_hash, pepper_id, key_type, prefix, org_id, revoked_at, expires_at, created_at) VALUES (?, 'p', 'ck_live', 'OLDKEY00', ?, ?, ?, ?)",
+      )
         .bind(uniq("hash"), p.org_id, revoked, expires, at(200 * day))
         .run();
     await insert(at(91 * day), null);

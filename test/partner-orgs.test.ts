@@ -23,7 +23,18 @@ beforeAll(async () => {
   other = await createPartner("Partner B");
 });
 
-const KEYS = ["userId", "organizationIdentifier", "organizationSlug", "clientKey", "serverKey", "partnerExternalId", "clientKeyPrefix", "serverKeyPrefix", "clientKeyLastUsedAt", "serverKeyLastUsedAt"];
+const KEYS = [
+  "userId",
+  "organizationIdentifier",
+  "organizationSlug",
+  "clientKey",
+  "serverKey",
+  "partnerExternalId",
+  "clientKeyPrefix",
+  "serverKeyPrefix",
+  "clientKeyLastUsedAt",
+  "serverKeyLastUsedAt",
+];
 
 describe("partner key", () => {
   const cases: [string, () => Record<string, string>, string][] = [
@@ -74,7 +85,16 @@ describe("POST /api/v1/partner/organizations", () => {
     expect(res.headers.get("x-request-id")).toMatch(/^req_/);
 
     const row = await env.DB.prepare("SELECT * FROM organizations WHERE identifier = ?").bind(org.organizationIdentifier).first<any>();
-    expect(row).toMatchObject({ name: "Provision Test Co", domain: "general", tier: "starter", allowed_origins: "[]", partner_id: partner.partner_id, external_id: body.externalId, owner_user_id: org.userId, active: 1 });
+    expect(row).toMatchObject({
+      name: "Provision Test Co",
+      domain: "general",
+      tier: "starter",
+      allowed_origins: "[]",
+      partner_id: partner.partner_id,
+      external_id: body.externalId,
+      owner_user_id: org.userId,
+      active: 1,
+    });
     expect(row.org_id).toMatch(/^org_[a-z0-9_]{3,60}$/);
     const user = await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(org.userId).first<any>();
     expect(user).toMatchObject({ email: "Owner.One@Acme.Example.com", password_hash: null });
@@ -251,7 +271,11 @@ describe("reads", () => {
   });
 
   it("GET /{identifier}/: 200 with keys null and prefixes, with or without the slash", async () => {
-    for (const path of [`${PARTNER_ORGS}/${mine.organizationIdentifier}/`, `${PARTNER_ORGS}/${mine.organizationIdentifier}`, `${PARTNER_ORGS}/${mine.organizationIdentifier.toUpperCase()}/`]) {
+    for (const path of [
+      `${PARTNER_ORGS}/${mine.organizationIdentifier}/`,
+      `${PARTNER_ORGS}/${mine.organizationIdentifier}`,
+      `${PARTNER_ORGS}/${mine.organizationIdentifier.toUpperCase()}/`,
+    ]) {
       const res = await partnerGet(partner.partner_key, path);
       expect(res.status).toBe(200);
       expect(await res.json<any>()).toEqual({ ...mine, clientKey: null, serverKey: null });
@@ -352,7 +376,9 @@ describe("POST /{identifier}/rotate-keys/", () => {
     expect(rotated.organizationIdentifier).toBe(org.organizationIdentifier);
     const live = await env.DB.prepare(
       "SELECT k.key_type, k.prefix FROM api_keys k JOIN organizations o ON o.org_id = k.org_id WHERE o.identifier = ? AND k.revoked_at IS NULL ORDER BY k.key_type",
-    ).bind(org.organizationIdentifier).all<any>();
+    )
+      .bind(org.organizationIdentifier)
+      .all<any>();
     expect(live.results).toEqual([
       { key_type: "ck_live", prefix: rotated.clientKeyPrefix },
       { key_type: "sk_live", prefix: rotated.serverKeyPrefix },

@@ -33,7 +33,11 @@ describe("requests without CF-Connecting-IP (service bindings) skip the IP limit
     expect([...statuses]).toEqual([200]);
     const unauthenticated = await call("/v1/admin/org/usage", { viaBinding: true });
     expect(unauthenticated.status).toBe(401);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE event_type = 'AUTH_FAIL_RATE_LIMITED_IP' AND (ip IS NULL OR ip = 'unknown')").first<{ n: number }>()).toEqual({ n: 0 });
+    expect(
+      await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE event_type = 'AUTH_FAIL_RATE_LIMITED_IP' AND (ip IS NULL OR ip = 'unknown')").first<{
+        n: number;
+      }>(),
+    ).toEqual({ n: 0 });
   });
 });
 

@@ -11,7 +11,8 @@ async function verify(key: string) {
   await waitOnExecutionContext(ctx);
   return result;
 }
-const rotate = (key: string, json?: unknown, headers: Record<string, string> = {}) => call("/v1/admin/key/rotate", { method: "POST", headers: { "x-api-key": key, ...headers }, json });
+const rotate = (key: string, json?: unknown, headers: Record<string, string> = {}) =>
+  call("/v1/admin/key/rotate", { method: "POST", headers: { "x-api-key": key, ...headers }, json });
 const revoke = (key: string, json?: unknown) => call("/v1/admin/key/revoke", { method: "POST", headers: { "x-api-key": key }, json });
 
 describe("a key in its overlap window may use the API but not control the org's keys", () => {

@@ -8,7 +8,6 @@ import { hmacHex } from "./crypto";
 
 const rpc = exports.KeyVerifier;
 
-
 /** verifyKey with chosen bindings, its waitUntil work drained. */
 async function verifyWith(bindings: Partial<Env> & Record<string, unknown>, key: unknown, options?: { origin?: string }) {
   const ctx = createExecutionContext();
@@ -148,7 +147,11 @@ describe("no lockout by forged keys (contract §9)", () => {
     const victim = await makeOrg({ tier: "enterprise" });
     expect((await rpc.verifyKey(victim.api_key)).valid).toBe(true);
     // The limit is 1000 per key per minute: 1,100 forgeries would exhaust a bucket named by the prefix.
-    const forged = () => `ck_live_${victim.prefix}${"0123456789ABCDEFGH".split("").sort(() => Math.random() - 0.5).join("")}`;
+    const forged = () =>
+      `ck_live_${victim.prefix}${"0123456789ABCDEFGH"
+        .split("")
+        .sort(() => Math.random() - 0.5)
+        .join("")}`;
     for (let i = 0; i < 1100; i++) expect((await verifyWith({}, forged())).valid).toBe(false);
     expect(await rpc.verifyKey(victim.api_key)).toMatchObject({ valid: true, org_id: victim.org_id });
   });

@@ -60,7 +60,11 @@ async function drain(nowMs = Date.now()) {
   for (let i = 0; i < 20; i++) {
     const r = await deliverDue(env as never, nowMs);
     if (r.delivered + r.retrying + r.failed === 0) {
-      const busy = await countRows("webhook_deliveries", "status = 'delivering' OR (status = 'pending' AND next_attempt_at <= ?)", new Date(nowMs).toISOString());
+      const busy = await countRows(
+        "webhook_deliveries",
+        "status = 'delivering' OR (status = 'pending' AND next_attempt_at <= ?)",
+        new Date(nowMs).toISOString(),
+      );
       if (busy === 0) return;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -115,7 +119,17 @@ describe("endpoints", () => {
   it("only https URLs with a host name (a local run also takes http://localhost and http://127.0.0.1): partner 400, org 422", async () => {
     const partner = await createPartner();
     const org = await makeOrg();
-    for (const url of ["http://hooks.example.com/x", "ftp://hooks.example.com/x", "https://10.0.0.1/x", "https://[::1]/x", "https://user:pw@hooks.example.com/x", "https://intranet/x", "https://db.internal/x", "not a url", "http://169.254.169.254/latest"]) {
+    for (const url of [
+      "http://hooks.example.com/x",
+      "ftp://hooks.example.com/x",
+      "https://10.0.0.1/x",
+      "https://[::1]/x",
+      "https://user:pw@hooks.example.com/x",
+      "https://intranet/x",
+      "https://db.internal/x",
+      "not a url",
+      "http://169.254.169.254/latest",
+    ]) {
       const p = await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url } });
       expect(p.status, url).toBe(400);
       expect(((await p.json()) as { details: { field: string }[] }).details[0].field).toBe("url");
@@ -127,7 +141,10 @@ describe("endpoints", () => {
     expect((await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "https://hooks.example.com/x" } })).status).toBe(201);
     expect((await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "http://localhost:9/x" } })).status).toBe(201);
     // Not a local run: http is refused even for localhost.
-    const prod = await callWithEnv({ PUBLIC_BASE_URL: "https://keys.example.com" as "" }, PARTNER_HOOKS, { headers: { "x-kelviq-partner-key": partner.partner_key }, json: { url: "http://localhost:9/x" } });
+    const prod = await callWithEnv({ PUBLIC_BASE_URL: "https://keys.example.com" as "" }, PARTNER_HOOKS, {
+      headers: { "x-kelviq-partner-key": partner.partner_key },
+      json: { url: "http://localhost:9/x" },
+    });
     expect(prod.status).toBe(400);
   }, 30_000);
 
@@ -143,7 +160,8 @@ describe("endpoints", () => {
     const replayBody = await replay.json<Record<string, unknown>>();
     expect(replayBody.id).toBe(firstBody.id);
     expect(replayBody).not.toHaveProperty("secret");
-    for (let i = 1; i < 10; i++) expect((await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: `https://hooks.example.com/${i}` } })).status).toBe(201);
+    for (let i = 1; i < 10; i++)
+      expect((await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: `https://hooks.example.com/${i}` } })).status).toBe(201);
     const over = await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "https://hooks.example.com/10" } });
     expect(over.status).toBe(409);
     expect(((await over.json()) as { error: string }).error).toBe("WEBHOOK_ENDPOINT_LIMIT");
@@ -152,7 +170,10 @@ describe("endpoints", () => {
 
   it("without WEBHOOK_SECRET_KEY an endpoint cannot be created (500 SERVER_MISCONFIGURED) and nothing is written", async () => {
     const partner = await createPartner();
-    const res = await callWithEnv({ WEBHOOK_SECRET_KEY: "" }, PARTNER_HOOKS, { headers: { "x-kelviq-partner-key": partner.partner_key }, json: { url: "https://hooks.example.com/x" } });
+    const res = await callWithEnv({ WEBHOOK_SECRET_KEY: "" }, PARTNER_HOOKS, {
+      headers: { "x-kelviq-partner-key": partner.partner_key },
+      json: { url: "https://hooks.example.com/x" },
+    });
     expect(res.status).toBe(500);
     expect(((await res.json()) as { error: string }).error).toBe("SERVER_MISCONFIGURED");
     expect(await countRows("webhook_endpoints", "owner_id = ?", partner.partner_id)).toBe(0);
@@ -167,16 +188,23 @@ describe("events", () => {
     const { sent } = spyEmail();
     const body = provisionBody();
     const org = await (await provision(partner.partner_key, body)).json<{ organizationIdentifier: string; clientKey: string; serverKey: string }>();
-    const { org_id: orgId } = (await env.DB.prepare("SELECT org_id FROM organizations WHERE identifier = ?").bind(org.organizationIdentifier).first<{ org_id: string }>())!;
+    const { org_id: orgId } = (await env.DB.prepare("SELECT org_id FROM organizations WHERE identifier = ?")
+      .bind(org.organizationIdentifier)
+      .first<{ org_id: string }>())!;
 
     const mail = await until(async () => sent.find((m) => m.to === body.email));
     expect((await call("/api/v1/auth/set-password", { json: { token: linkIn(mail.raw)!, password: "a fine long password" } })).status).toBe(200);
 
-    const rotated = await asPartner(partner.partner_key, `${PARTNER_ORGS}/${org.organizationIdentifier}/rotate-keys/`, { json: { expire_previous_in_seconds: 7200 } });
+    const rotated = await asPartner(partner.partner_key, `${PARTNER_ORGS}/${org.organizationIdentifier}/rotate-keys/`, {
+      json: { expire_previous_in_seconds: 7200 },
+    });
     expect(rotated.status).toBe(200);
     const keys = await rotated.json<{ clientKey: string; serverKey: string }>();
     // The cron, as the window runs out (the window's end is moved closer instead of waiting two hours).
-    const windowEnds = (inMs: number) => env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE org_id = ? AND expires_at IS NOT NULL").bind(new Date(Date.now() + inMs).toISOString(), orgId).run();
+    const windowEnds = (inMs: number) =>
+      env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE org_id = ? AND expires_at IS NOT NULL")
+        .bind(new Date(Date.now() + inMs).toISOString(), orgId)
+        .run();
     const timeEvents = () => countRows("webhook_events", "org_id = ? AND type IN ('key.expiring', 'key.expired')", orgId);
     await sweepWebhooks(env as never);
     expect(await timeEvents()).toBe(2); // key.expiring: ends within 24 hours (client and server key)
@@ -193,14 +221,20 @@ describe("events", () => {
     expect((await act("suspend", orgId)).status).toBe(200);
     expect((await act("reactivate", orgId)).status).toBe(200);
 
-    const usage = (count: number) => createMessageBatch("org-key-authority-usage", [{ id: uniq("m"), timestamp: new Date(), attempts: 1, body: { org_id: orgId, day: new Date().toISOString().slice(0, 10), count } }]);
+    const usage = (count: number) =>
+      createMessageBatch("org-key-authority-usage", [
+        { id: uniq("m"), timestamp: new Date(), attempts: 1, body: { org_id: orgId, day: new Date().toISOString().slice(0, 10), count } },
+      ]);
     await consumeUsage(usage(8_000), env); // 80 % of starter's 10,000
     await consumeUsage(usage(100), env); // still 80 %: nothing new
     await consumeUsage(usage(1_900), env); // 100 %
 
     expect((await call("/v1/keys/revoke-leaked", { json: { keys: [keys.serverKey] } })).status).toBe(202);
     const billing = (action: string, reason: string) =>
-      call(`/v1/admin/billing/org/${orgId}/${action}?reason=${reason}`, { method: "POST", headers: { "x-api-key": SCOPE_KEYS[action === "suspend" ? "BILLING_SUSPEND" : "BILLING_ROTATE"], "idempotency-key": uniq("b") } });
+      call(`/v1/admin/billing/org/${orgId}/${action}?reason=${reason}`, {
+        method: "POST",
+        headers: { "x-api-key": SCOPE_KEYS[action === "suspend" ? "BILLING_SUSPEND" : "BILLING_ROTATE"], "idempotency-key": uniq("b") },
+      });
     expect((await billing("suspend", "dispute")).status).toBe(200);
     expect((await billing("rotate", "dispute")).status).toBe(200);
     expect((await act("force-revoke", orgId)).status).toBe(200);
@@ -226,9 +260,17 @@ describe("events", () => {
       previous_key_prefix: org.serverKey.slice(0, 16),
       previous_key_expires_at: expect.any(String),
     });
-    expect(of("key.expiring").map((d) => d.notice).sort()).toEqual(["1h", "1h", "24h", "24h"]);
+    expect(
+      of("key.expiring")
+        .map((d) => d.notice)
+        .sort(),
+    ).toEqual(["1h", "1h", "24h", "24h"]);
     expect(of("key.expired")).toHaveLength(2);
-    expect(of("key.expired").map((d) => d.key_prefix).sort()).toEqual([org.clientKey.slice(0, 16), org.serverKey.slice(0, 16)].sort());
+    expect(
+      of("key.expired")
+        .map((d) => d.key_prefix)
+        .sort(),
+    ).toEqual([org.clientKey.slice(0, 16), org.serverKey.slice(0, 16)].sort());
     expect(of("org.suspended").map((d) => d.reason)).toEqual(["ops", "dispute"]);
     expect(of("org.reactivated").map((d) => d.reason)).toEqual(["ops", "dispute"]);
     expect(of("usage.threshold_reached").map((d) => d.threshold_percent)).toEqual([80, 100]);
@@ -247,7 +289,9 @@ describe("events", () => {
     const filtered = `/ok/${uniq("filtered")}`;
     await partnerEndpoint(partner.partner_key, filtered, ["org.suspended"]);
     const provisioned = await (await provision(partner.partner_key, provisionBody())).json<{ organizationIdentifier: string; serverKey: string }>();
-    const { org_id: orgId } = (await env.DB.prepare("SELECT org_id FROM organizations WHERE identifier = ?").bind(provisioned.organizationIdentifier).first<{ org_id: string }>())!;
+    const { org_id: orgId } = (await env.DB.prepare("SELECT org_id FROM organizations WHERE identifier = ?")
+      .bind(provisioned.organizationIdentifier)
+      .first<{ org_id: string }>())!;
     const own = `/ok/${uniq("own")}`;
     const created = await asServer(provisioned.serverKey, ORG_HOOKS, { json: { url: `${R}${own}` } });
     const endpoint = await created.json<Endpoint>();
@@ -283,13 +327,20 @@ describe("events", () => {
       const list = await received(path);
       return list.length >= 1 && list;
     });
-    expect(verify(endpoint.secret, got).data).toMatchObject({ partner_id: partner.partner_id, key_type: "kvqp", key_prefix: partner.partner_key.slice(0, 13), revoked: true });
+    expect(verify(endpoint.secret, got).data).toMatchObject({
+      partner_id: partner.partner_id,
+      key_type: "kvqp",
+      key_prefix: partner.partner_key.slice(0, 13),
+      revoked: true,
+    });
   }, 30_000);
 
   it("an event and its change are one batch: a forced failure leaves neither, and a failing event insert blocks the change", async () => {
     const org = await makeOrg();
     const before = await countRows("webhook_events", "org_id = ?", org.org_id);
-    await env.DB.exec("CREATE TRIGGER fail_suspend_audit BEFORE INSERT ON audit_log WHEN NEW.event_type = 'ADMIN_ORG_SUSPEND' BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    await env.DB.exec(
+      "CREATE TRIGGER fail_suspend_audit BEFORE INSERT ON audit_log WHEN NEW.event_type = 'ADMIN_ORG_SUSPEND' BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    );
     try {
       expect((await act("suspend", org.org_id)).status).toBe(500);
     } finally {
@@ -298,7 +349,9 @@ describe("events", () => {
     expect((await env.DB.prepare("SELECT status FROM organizations WHERE org_id = ?").bind(org.org_id).first<{ status: string }>())!.status).toBe("active");
     expect(await countRows("webhook_events", "org_id = ?", org.org_id)).toBe(before);
 
-    await env.DB.exec("CREATE TRIGGER fail_event BEFORE INSERT ON webhook_events WHEN NEW.type = 'org.suspended' BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    await env.DB.exec(
+      "CREATE TRIGGER fail_event BEFORE INSERT ON webhook_events WHEN NEW.type = 'org.suspended' BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    );
     try {
       expect((await act("suspend", org.org_id)).status).toBe(500);
     } finally {
@@ -315,10 +368,16 @@ describe("events", () => {
       const org = await makeOrg();
       if (withEndpoint) for (let i = 0; i < 3; i++) await asServer(org.server_api_key, ORG_HOOKS, { json: { url: `${R}/ok/${uniq("rt")}` } });
       const counting = countingDb(env.DB);
-      const res = await callWithEnv({ DB: counting.db }, "/v1/admin/key/rotate", { headers: { "x-api-key": org.server_api_key }, json: { key_type: "ck_live" } });
+      const res = await callWithEnv({ DB: counting.db }, "/v1/admin/key/rotate", {
+        headers: { "x-api-key": org.server_api_key },
+        json: { key_type: "ck_live" },
+      });
       expect(res.status).toBe(200);
       const suspend = countingDb(env.DB);
-      const s = await callWithEnv({ DB: suspend.db }, `/v1/admin/org/${org.org_id}/suspend`, { headers: { "x-api-key": SCOPE_KEYS.ORG_SUSPEND, "idempotency-key": uniq("s") }, json: { confirm_org_id: org.org_id } });
+      const s = await callWithEnv({ DB: suspend.db }, `/v1/admin/org/${org.org_id}/suspend`, {
+        headers: { "x-api-key": SCOPE_KEYS.ORG_SUSPEND, "idempotency-key": uniq("s") },
+        json: { confirm_org_id: org.org_id },
+      });
       expect(s.status).toBe(200);
       return [counting.counter.roundTrips, suspend.counter.roundTrips];
     };
@@ -366,14 +425,18 @@ describe("delivery", () => {
       return list.length >= 4 && list;
     });
     expect(after[3].headers["webhook-id"]).toBe(eventId);
-    expect((await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/events/msg_00000000000000000000000000/replay`, { method: "POST" })).status).toBe(404);
+    expect(
+      (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/events/msg_00000000000000000000000000/replay`, { method: "POST" })).status,
+    ).toBe(404);
   }, 30_000);
 
   it("410 Gone disables the endpoint: no more deliveries, test and replay answer 409", async () => {
     const partner = await createPartner();
     const path = `/status/410/${uniq("gone")}`;
     const endpoint = await partnerEndpoint(partner.partner_key, path);
-    const { event_id: eventId } = await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" })).json<{ event_id: string }>();
+    const { event_id: eventId } = await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" })).json<{
+      event_id: string;
+    }>();
     await drain();
     await until(async () => (await received(path)).length === 1);
     const disabled = await until(async () => {
@@ -395,7 +458,9 @@ describe("delivery", () => {
     const path = `/status/503/${uniq("down")}`;
     const endpoint = await partnerEndpoint(partner.partner_key, path);
     const dlq = vi.spyOn(env.WEBHOOK_DEAD_LETTER_QUEUE, "sendBatch");
-    const { event_id: eventId } = await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" })).json<{ event_id: string }>();
+    const { event_id: eventId } = await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" })).json<{
+      event_id: string;
+    }>();
     let t = Date.now();
     await drain(t);
     await until(async () => (await received(path)).length === 1);
@@ -406,13 +471,17 @@ describe("delivery", () => {
     expect((await received(path)).length).toBe(MAX_ATTEMPTS);
     const row = await env.DB.prepare("SELECT status, attempts, last_status_code FROM webhook_deliveries WHERE event_id = ?").bind(eventId).first();
     expect(row).toEqual({ status: "failed", attempts: MAX_ATTEMPTS, last_status_code: 503 });
-    expect(dlq).toHaveBeenCalledWith([{ body: expect.objectContaining({ event_id: eventId, endpoint_id: endpoint.id, attempts: MAX_ATTEMPTS, last_status_code: 503 }) }]);
+    expect(dlq).toHaveBeenCalledWith([
+      { body: expect.objectContaining({ event_id: eventId, endpoint_id: endpoint.id, attempts: MAX_ATTEMPTS, last_status_code: 503 }) },
+    ]);
     const e = await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}`)).json<{ status: string }>();
     expect(e.status).toBe("failing");
     dlq.mockRestore();
 
     // Still failing endpoints get new events; once one succeeds (here: the endpoint moved), it is enabled again.
-    await env.DB.prepare("UPDATE webhook_endpoints SET url = ? WHERE id = ?").bind(`${R}/ok/${uniq("back")}`, endpoint.id).run();
+    await env.DB.prepare("UPDATE webhook_endpoints SET url = ? WHERE id = ?")
+      .bind(`${R}/ok/${uniq("back")}`, endpoint.id)
+      .run();
     expect((await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" })).status).toBe(202);
     await drain();
     await until(async () => (await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}`)).json<{ status: string }>()).status === "enabled");

@@ -40,17 +40,42 @@ export default {
       const stored = JSON.stringify({ org_id: body.org_id, prefix: client.prefix, server_prefix: server.prefix, created_at: now });
       await db.batch([
         db
-          .prepare(`INSERT INTO idempotency_keys (endpoint, idempotency_key, fingerprint, status_code, response, created_at, expires_at) VALUES (?, ?, ?, 201, ?, ?, ?)`)
+          .prepare(
+            `INSERT INTO idempotency_keys (endpoint, idempotency_key, fingerprint, status_code, response, created_at, expires_at) VALUES (?, ?, ?, 201, ?, ?, ?)`,
+          )
           .bind("POST /v1/admin/org/create", request.headers.get("idempotency-key"), "bench", stored, now, now),
-        insertOrg(db, { org_id: body.org_id, identifier: crypto.randomUUID(), slug: body.org_id, name: body.name, domain: body.domain, tier: body.tier, allowed_origins: [body.allowed_origins] }, now),
+        insertOrg(
+          db,
+          {
+            org_id: body.org_id,
+            identifier: crypto.randomUUID(),
+            slug: body.org_id,
+            name: body.name,
+            domain: body.domain,
+            tier: body.tier,
+            allowed_origins: [body.allowed_origins],
+          },
+          now,
+        ),
         insertOrgKey(db, body.org_id, client, clientHash, "bench", now),
         insertOrgKey(db, body.org_id, server, serverHash, "bench", now),
-        auditStatement(db, { event_type: "ORG_CREATED", actor: "master:ORG_CREATE", org_id: body.org_id, key_prefix: `ck_live_${client.prefix}`, request_id: `req_${ulid()}` }, now),
+        auditStatement(
+          db,
+          { event_type: "ORG_CREATED", actor: "master:ORG_CREATE", org_id: body.org_id, key_prefix: `ck_live_${client.prefix}`, request_id: `req_${ulid()}` },
+          now,
+        ),
       ]);
       return Response.json({ org_id: body.org_id, api_key: client.plaintext, server_api_key: server.plaintext }, { status: 201 });
     }
     const orgId = `org_${ulid().toLowerCase()}`;
-    const org = { orgId, identifier: crypto.randomUUID(), baseSlug: baseSlug(body.businessName, body.email), name: body.businessName, partnerId: PARTNER, externalId: body.externalId };
+    const org = {
+      orgId,
+      identifier: crypto.randomUUID(),
+      baseSlug: baseSlug(body.businessName, body.email),
+      name: body.businessName,
+      partnerId: PARTNER,
+      externalId: body.externalId,
+    };
     const requestId = `req_${ulid()}`;
     await db.batch([
       q.insertOwner(db, body.email, PARTNER, body.externalId, now),
@@ -66,4 +91,3 @@ export default {
     return Response.json({ organizationIdentifier: org.identifier, clientKey: client.plaintext, serverKey: server.plaintext }, { status: 201 });
   },
 } satisfies ExportedHandler<Env>;
-

@@ -37,5 +37,9 @@ mkdirSync(new URL("./", CLOCK), { recursive: true });
 writeFileSync(CLOCK, String(event.created));
 const payload = JSON.stringify(event);
 const signature = await Stripe.webhooks.generateTestHeaderStringAsync({ payload, secret });
-const res = await fetch(`${url}/stripe/webhook`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": signature }, body: payload });
+const res = await fetch(`${url}/stripe/webhook`, {
+  method: "POST",
+  headers: { "content-type": "application/json", "stripe-signature": signature },
+  body: payload,
+});
 console.log(`${event.type} ${event.id} → ${res.status} ${await res.text()}`);

@@ -25,7 +25,6 @@ import { purchasedTier } from "./stripe-api";
 
 export type Outcome = { action: string; status?: number; org_id?: string; detail?: string };
 
-
 export const RANK: Record<string, number> = {
   "invoice.paid": 1,
   "charge.dispute.closed": 1,
@@ -38,7 +37,16 @@ const idOf = (v: string | { id: string } | null | undefined) => (typeof v === "s
 
 /** A 4xx from the service is final: log it (never a key) and acknowledge the event. */
 function finalRefusal(event: Stripe.Event, action: string, answer: BillingAnswer, orgId?: string): Outcome {
-  log({ level: "warn", event_id: event.id, type: event.type, action, org_id: orgId, status: answer.status, error: answer.body.error, details: answer.body.details });
+  log({
+    level: "warn",
+    event_id: event.id,
+    type: event.type,
+    action,
+    org_id: orgId,
+    status: answer.status,
+    error: answer.body.error,
+    details: answer.body.details,
+  });
   return { action: `${action}_refused`, status: answer.status, org_id: orgId, detail: answer.body.error };
 }
 
@@ -61,8 +69,22 @@ async function ownedAccount(
   const customerDiffers = claims.customer !== null && claims.customer !== account.customer_id;
   const subscriptionDiffers = claims.subscription !== null && account.subscription_id !== null && claims.subscription !== account.subscription_id;
   if (customerDiffers || subscriptionDiffers) {
-    log({ level: "warn", event_id: event.id, type: event.type, action: "ownership_mismatch", org_id: account.org_id, customer: claims.customer, subscription: claims.subscription });
-    return { outcome: { action: "ownership_mismatch", org_id: account.org_id, detail: customerDiffers ? "customer differs from the one recorded at checkout" : "subscription differs from the one recorded at checkout" } };
+    log({
+      level: "warn",
+      event_id: event.id,
+      type: event.type,
+      action: "ownership_mismatch",
+      org_id: account.org_id,
+      customer: claims.customer,
+      subscription: claims.subscription,
+    });
+    return {
+      outcome: {
+        action: "ownership_mismatch",
+        org_id: account.org_id,
+        detail: customerDiffers ? "customer differs from the one recorded at checkout" : "subscription differs from the one recorded at checkout",
+      },
+    };
   }
   return { account };
 }
@@ -99,7 +121,13 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
   const paid = settlement(session);
   if (paid === "nothing_bought") return acknowledged(event, "ignored_setup_mode", "a setup-mode session buys nothing", m.org_id, "info");
   if (paid === "awaiting_payment") {
-    return acknowledged(event, "awaiting_payment", `payment_status=${session.payment_status}: provisioned on checkout.session.async_payment_succeeded`, m.org_id, "info");
+    return acknowledged(
+      event,
+      "awaiting_payment",
+      `payment_status=${session.payment_status}: provisioned on checkout.session.async_payment_succeeded`,
+      m.org_id,
+      "info",
+    );
   }
   if (!customer) return acknowledged(event, "ignored", "the session has no customer to own the org", m.org_id);
   if (!to) {
@@ -108,11 +136,29 @@ async function checkoutCompleted(event: Stripe.Event, env: PaymentEnv): Promise<
   }
   const purchase = await purchasedTier(env, session.id);
   if ("refused" in purchase) {
-    log({ level: "error", event_id: event.id, type: event.type, action: "unknown_purchase", org_id: m.org_id, session: session.id, prices: purchase.prices, detail: purchase.refused });
+    log({
+      level: "error",
+      event_id: event.id,
+      type: event.type,
+      action: "unknown_purchase",
+      org_id: m.org_id,
+      session: session.id,
+      prices: purchase.prices,
+      detail: purchase.refused,
+    });
     return { action: "unknown_purchase", org_id: m.org_id, detail: purchase.refused };
   }
   if (m.tier !== undefined && m.tier !== purchase.tier) {
-    log({ level: "error", event_id: event.id, type: event.type, action: "tier_mismatch", org_id: m.org_id, session: session.id, metadata_tier: m.tier, purchased_tier: purchase.tier });
+    log({
+      level: "error",
+      event_id: event.id,
+      type: event.type,
+      action: "tier_mismatch",
+      org_id: m.org_id,
+      session: session.id,
+      metadata_tier: m.tier,
+      purchased_tier: purchase.tier,
+    });
     return { action: "tier_mismatch", org_id: m.org_id, detail: `metadata.tier ${m.tier} is not the purchased ${purchase.tier}` };
   }
   const body = {
@@ -176,7 +222,12 @@ async function invoicePaid(event: Stripe.Event, env: PaymentEnv): Promise<Outcom
     return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
   }
   if (account.dispute_status !== null) {
-    return acknowledged(event, "ignored_disputed", `a dispute is ${account.dispute_status}: only charge.dispute.closed (won) or an operator restores the org`, account.org_id);
+    return acknowledged(
+      event,
+      "ignored_disputed",
+      `a dispute is ${account.dispute_status}: only charge.dispute.closed (won) or an operator restores the org`,
+      account.org_id,
+    );
   }
   return restore(event, env, account);
 }
@@ -201,7 +252,11 @@ async function subscriptionDeleted(event: Stripe.Event, env: PaymentEnv): Promis
   const sub = event.data.object as Stripe.Subscription;
   const owned = await ownedAccount(env, event, { orgId: sub.metadata?.org_id ?? null, customer: idOf(sub.customer), subscription: sub.id });
   if ("outcome" in owned) return owned.outcome;
-  await state.takeOrderSlot(env.DB, [state.cancellationStatement(env.DB, owned.account.org_id, event.created)], state.orderSlotStatement(env.DB, owned.account.org_id, orderOf(event), true));
+  await state.takeOrderSlot(
+    env.DB,
+    [state.cancellationStatement(env.DB, owned.account.org_id, event.created)],
+    state.orderSlotStatement(env.DB, owned.account.org_id, orderOf(event), true),
+  );
   return billingSuspend(event, env, owned.account.org_id);
 }
 
@@ -211,7 +266,8 @@ async function invoicePaymentFailed(event: Stripe.Event, env: PaymentEnv): Promi
   if (invoice.next_payment_attempt !== null) return { action: "dunning_continues", detail: `next attempt ${invoice.next_payment_attempt}` };
   const owned = await ownedAccount(env, event, { orgId: invoiceOrgId(invoice), customer: idOf(invoice.customer), subscription: invoiceSubscription(invoice) });
   if ("outcome" in owned) return owned.outcome;
-  if (!(await state.takeOrderSlot(env.DB, [], state.orderSlotStatement(env.DB, owned.account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", owned.account.org_id);
+  if (!(await state.takeOrderSlot(env.DB, [], state.orderSlotStatement(env.DB, owned.account.org_id, orderOf(event)))))
+    return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", owned.account.org_id);
   return billingSuspend(event, env, owned.account.org_id);
 }
 
@@ -223,7 +279,8 @@ async function disputeCreated(event: Stripe.Event, env: PaymentEnv): Promise<Out
   if (!account) return acknowledged(event, "ignored_unknown_charge", `no org recorded for ${refs.join(", ") || "this dispute"}`);
   // The dispute is remembered whatever the order: until it is closed won, no paid invoice restores the org.
   const opened = state.disputeStatement(env.DB, account.org_id, "open", event.created);
-  if (!(await state.takeOrderSlot(env.DB, [opened], state.orderSlotStatement(env.DB, account.org_id, orderOf(event))))) return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
+  if (!(await state.takeOrderSlot(env.DB, [opened], state.orderSlotStatement(env.DB, account.org_id, orderOf(event)))))
+    return acknowledged(event, "ignored_out_of_order", "an event created later was already applied", account.org_id);
   return billingSuspend(event, env, account.org_id, "dispute");
 }
 
@@ -240,7 +297,8 @@ async function disputeClosed(event: Stripe.Event, env: PaymentEnv): Promise<Outc
     await env.DB.batch([state.disputeStatement(env.DB, account.org_id, "lost", event.created)]);
     return acknowledged(event, "dispute_lost", "the org stays suspended; an operator may restore it with billing rotate", account.org_id);
   }
-  if (dispute.status !== "won" && dispute.status !== "warning_closed") return acknowledged(event, "ignored", `dispute status ${dispute.status}`, account.org_id);
+  if (dispute.status !== "won" && dispute.status !== "warning_closed")
+    return acknowledged(event, "ignored", `dispute status ${dispute.status}`, account.org_id);
   const cleared = state.disputeStatement(env.DB, account.org_id, null, event.created);
   if (account.cancelled_at !== null) {
     await env.DB.batch([cleared]);

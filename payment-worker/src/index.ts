@@ -31,7 +31,7 @@ async function readLimited(request: Request, max: number): Promise<string | null
   }
   const bytes = new Uint8Array(size);
   let at = 0;
-  for (const chunk of chunks) (bytes.set(chunk, at), (at += chunk.byteLength));
+  for (const chunk of chunks) bytes.set(chunk, at), (at += chunk.byteLength);
   return new TextDecoder().decode(bytes);
 }
 

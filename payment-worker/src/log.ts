@@ -11,4 +11,6 @@ export function withRequestId<T>(eventId: string, requestId: string, run: () => 
 }
 
 export const log = (fields: Record<string, unknown> & { event_id?: string; request_id?: string }) =>
-  console.log(JSON.stringify({ worker: "payment-worker", request_id: fields.request_id ?? (fields.event_id ? requestIds.get(fields.event_id) : undefined), ...fields }));
+  console.log(
+    JSON.stringify({ worker: "payment-worker", request_id: fields.request_id ?? (fields.event_id ? requestIds.get(fields.event_id) : undefined), ...fields }),
+  );

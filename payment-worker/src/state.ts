@@ -33,7 +33,10 @@ export async function claimEvent(db: D1Database, eventId: string, type: string, 
     .bind(eventId, type, iso(now), iso(now), iso(now - STALE_CLAIM_MS))
     .first();
   if (claimed) return { claimed: true };
-  const row = await db.prepare(`SELECT status, outcome FROM stripe_events WHERE event_id = ?`).bind(eventId).first<{ status: "processing" | "done"; outcome: string | null }>();
+  const row = await db
+    .prepare(`SELECT status, outcome FROM stripe_events WHERE event_id = ?`)
+    .bind(eventId)
+    .first<{ status: "processing" | "done"; outcome: string | null }>();
   return { claimed: false, status: row?.status ?? "processing", outcome: row?.outcome ?? null };
 }
 
@@ -56,7 +59,9 @@ export const findAccount = (db: D1Database, orgId: string | null, subscriptionId
 export const accountByPayment = (db: D1Database, refs: string[]) =>
   refs.length
     ? db
-        .prepare(`SELECT a.* FROM billing_payments p JOIN billing_accounts a ON a.org_id = p.org_id WHERE p.payment_ref IN (${refs.map(() => "?").join(", ")}) LIMIT 1`)
+        .prepare(
+          `SELECT a.* FROM billing_payments p JOIN billing_accounts a ON a.org_id = p.org_id WHERE p.payment_ref IN (${refs.map(() => "?").join(", ")}) LIMIT 1`,
+        )
         .bind(...refs)
         .first<Account>()
     : Promise.resolve(null);
@@ -72,7 +77,9 @@ export const accountStatement = (db: D1Database, a: { org_id: string; customer_i
 
 /** Records charges and payment intents as the org's (a dispute names only these). */
 export const paymentStatements = (db: D1Database, orgId: string, refs: string[]) =>
-  refs.map((ref) => db.prepare(`INSERT INTO billing_payments (payment_ref, org_id, created_at) VALUES (?, ?, ?) ON CONFLICT (payment_ref) DO NOTHING`).bind(ref, orgId, iso()));
+  refs.map((ref) =>
+    db.prepare(`INSERT INTO billing_payments (payment_ref, org_id, created_at) VALUES (?, ?, ?) ON CONFLICT (payment_ref) DO NOTHING`).bind(ref, orgId, iso()),
+  );
 
 /**
  * Takes the org's "last applied" slot for this event if it sorts after the last one applied, by (created, rank,
@@ -100,7 +107,9 @@ export async function takeOrderSlot(db: D1Database, before: D1PreparedStatement[
 /** Records a dispute as open or lost, or forgets it (null: won). */
 export const disputeStatement = (db: D1Database, orgId: string, status: "open" | "lost" | null, created: number) =>
   db
-    .prepare(`UPDATE billing_accounts SET dispute_status = ?, disputed_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(disputed_at, ?) END, updated_at = ? WHERE org_id = ?`)
+    .prepare(
+      `UPDATE billing_accounts SET dispute_status = ?, disputed_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(disputed_at, ?) END, updated_at = ? WHERE org_id = ?`,
+    )
     .bind(status, status, created, iso(), orgId);
 
 /** Cancellation is terminal: recorded whatever its order (it never un-happens). */
@@ -108,4 +117,7 @@ export const cancellationStatement = (db: D1Database, orgId: string, created: nu
   db.prepare(`UPDATE billing_accounts SET cancelled_at = COALESCE(cancelled_at, ?), updated_at = ? WHERE org_id = ?`).bind(created, iso(), orgId);
 
 export const deleteOldEvents = (db: D1Database, now = Date.now()) =>
-  db.prepare(`DELETE FROM stripe_events WHERE status = 'done' AND updated_at < ?`).bind(iso(now - EVENT_RETENTION_DAYS * 86_400_000)).run();
+  db
+    .prepare(`DELETE FROM stripe_events WHERE status = 'done' AND updated_at < ?`)
+    .bind(iso(now - EVENT_RETENTION_DAYS * 86_400_000))
+    .run();

@@ -41,7 +41,10 @@ describe("order: an older event never undoes a newer one", () => {
   });
 
   it("equal created seconds: the suspending event wins, whichever arrives first", async () => {
-    for (const order of [["invoice.paid", "invoice.payment_failed"], ["invoice.payment_failed", "invoice.paid"]] as const) {
+    for (const order of [
+      ["invoice.paid", "invoice.payment_failed"],
+      ["invoice.payment_failed", "invoice.paid"],
+    ] as const) {
       const orgId = newOrgId();
       await checkedOut(orgId);
       for (const type of order) await deliver(eventFor(type, orgId, at(T0 + 500)));
@@ -140,7 +143,9 @@ describe("redelivery", () => {
     expect(res.status).toBe(200);
     expect(await res.json<any>()).toMatchObject({ action: "duplicate", detail: "billing_suspended" });
     expect((await org(orgId))?.status).toBe("active");
-    const suspends = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ADMIN_BILLING_SUSPEND'").bind(orgId).first<any>();
+    const suspends = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ADMIN_BILLING_SUSPEND'")
+      .bind(orgId)
+      .first<any>();
     expect(suspends.n).toBe(1);
     const kept = await env.DB.prepare("SELECT status FROM stripe_events WHERE event_id = ?").bind(failed.id).first<any>();
     expect(kept.status).toBe("done");
@@ -157,7 +162,9 @@ describe("redelivery", () => {
       expect(r.status === 409 || (r.status === 200 && bodies[i].action === "duplicate"), JSON.stringify(bodies[i])).toBe(true);
     }
     expect(await ownerEmails(orgId)).toHaveLength(1);
-    const creates = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'").bind(orgId).first<any>();
+    const creates = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ORG_CREATED'")
+      .bind(orgId)
+      .first<any>();
     expect(creates.n).toBe(1);
     // And a delivery after they all finished is a 200 duplicate.
     expect(await action(await deliver(event))).toBe("duplicate");
@@ -171,7 +178,9 @@ describe("least privilege", () => {
     await deliver(eventFor("invoice.payment_failed", orgId, at(T0 + 100)));
     await deliver(eventFor("invoice.paid", orgId, at(T0 + 200)));
     expect((await ownerEmails(orgId)).map((e) => e.kind)).toEqual(["welcome_email", "access_restored"]);
-    const { results: tables } = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all<{ name: string }>();
+    const { results: tables } = await env.DB.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+    ).all<{ name: string }>();
     let dump = "";
     for (const { name } of tables) dump += JSON.stringify((await env.DB.prepare(`SELECT * FROM "${name}"`).all()).results);
     expect(dump).toContain(orgId);
@@ -195,7 +204,8 @@ describe("D1 round trips of the payment worker's own database, per delivery", ()
       new Proxy(s, {
         get(t, p) {
           if (p === "bind") return (...a: unknown[]) => wrap(t.bind(...a));
-          if (p === "first" || p === "run" || p === "all" || p === "raw") return (...a: unknown[]) => (counter.n++, (t[p] as (...x: unknown[]) => unknown)(...a));
+          if (p === "first" || p === "run" || p === "all" || p === "raw")
+            return (...a: unknown[]) => (counter.n++, (t[p] as (...x: unknown[]) => unknown)(...a));
           const v = Reflect.get(t, p);
           return typeof v === "function" ? v.bind(t) : v;
         },

@@ -23,8 +23,20 @@ let n = 0;
 export const uniq = (label: string) => `${label}_${Date.now().toString(36)}${(n++).toString(36)}`;
 
 /** The fixtures' Stripe ids, made the org's own in each test (one customer, subscription, charge per org). */
-const STRIPE_IDS = ["cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ", "cus_RsT9uV8wX7yZ6a", "sub_1QcKpK2eZvKYlo2CxY1z2A3b", "ch_1QcKpK2eZvKYlo2CcHaRgE01", "pi_1QcKpK2eZvKYlo2CpAyInT01"];
-export const stripeIdsOf = (orgId: string) => ({ session: `cs_${orgId}`, customer: `cus_${orgId}`, subscription: `sub_${orgId}`, charge: `ch_${orgId}`, paymentIntent: `pi_${orgId}` });
+const STRIPE_IDS = [
+  "cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ",
+  "cus_RsT9uV8wX7yZ6a",
+  "sub_1QcKpK2eZvKYlo2CxY1z2A3b",
+  "ch_1QcKpK2eZvKYlo2CcHaRgE01",
+  "pi_1QcKpK2eZvKYlo2CpAyInT01",
+];
+export const stripeIdsOf = (orgId: string) => ({
+  session: `cs_${orgId}`,
+  customer: `cus_${orgId}`,
+  subscription: `sub_${orgId}`,
+  charge: `ch_${orgId}`,
+  paymentIntent: `pi_${orgId}`,
+});
 
 /** A fixture with a fresh event id, and every org_id and Stripe id made this org's: one org per test. */
 export function eventFor(type: keyof typeof FIXTURES, orgId: string, patch: (e: any) => void = () => {}) {
@@ -84,9 +96,9 @@ export const ownerEmails = async (orgId: string) =>
       .all<{ kind: string; email: string }>()
   ).results;
 
-export const org = (orgId: string) =>
-  env.SERVICE_DB.prepare("SELECT * FROM organizations WHERE org_id = ?").bind(orgId).first<Record<string, any>>();
+export const org = (orgId: string) => env.SERVICE_DB.prepare("SELECT * FROM organizations WHERE org_id = ?").bind(orgId).first<Record<string, any>>();
 
 export const liveKeyHashes = async (orgId: string) =>
-  (await env.SERVICE_DB.prepare("SELECT key_hash FROM api_keys WHERE org_id = ? AND revoked_at IS NULL").bind(orgId).all<{ key_hash: string }>()).results.map((r) => r.key_hash).sort();
-
+  (await env.SERVICE_DB.prepare("SELECT key_hash FROM api_keys WHERE org_id = ? AND revoked_at IS NULL").bind(orgId).all<{ key_hash: string }>()).results
+    .map((r) => r.key_hash)
+    .sort();

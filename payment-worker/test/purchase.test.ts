@@ -35,7 +35,10 @@ describe("a checkout provisions only what was paid for", () => {
     expect(await org(orgId)).toBeNull();
     expect(await ownerEmails(orgId)).toEqual([]);
     const paid = { ...unpaid, payment_status: "paid" };
-    expect(await outcome(await deliver(checkout(orgId, paid, "checkout.session.async_payment_succeeded")))).toMatchObject({ action: "org_created", org_id: orgId });
+    expect(await outcome(await deliver(checkout(orgId, paid, "checkout.session.async_payment_succeeded")))).toMatchObject({
+      action: "org_created",
+      org_id: orgId,
+    });
     expect(await org(orgId)).toMatchObject({ status: "active", tier: "standard" });
     // The same purchase again (a completed event carrying paid, after the async one): one org, one email.
     expect(await outcome(await deliver(checkout(orgId, paid)))).toMatchObject({ action: "already_provisioned" });
@@ -53,15 +56,21 @@ describe("a checkout provisions only what was paid for", () => {
 
   it("a setup-mode session provisions nothing, even marked paid by its metadata", async () => {
     const orgId = newOrgId();
-    expect(await outcome(await deliver(checkout(orgId, { mode: "setup", payment_status: "no_payment_required", subscription: null })))).toMatchObject({ action: "ignored_setup_mode" });
+    expect(await outcome(await deliver(checkout(orgId, { mode: "setup", payment_status: "no_payment_required", subscription: null })))).toMatchObject({
+      action: "ignored_setup_mode",
+    });
     expect(await org(orgId)).toBeNull();
   });
 
   it("a subscription trial (no payment required) provisions; a one-off with no payment required does not", async () => {
     const trial = newOrgId();
-    expect(await outcome(await deliver(checkout(trial, { mode: "subscription", payment_status: "no_payment_required" })))).toMatchObject({ action: "org_created" });
+    expect(await outcome(await deliver(checkout(trial, { mode: "subscription", payment_status: "no_payment_required" })))).toMatchObject({
+      action: "org_created",
+    });
     const oneOff = newOrgId();
-    expect(await outcome(await deliver(checkout(oneOff, { mode: "payment", payment_status: "no_payment_required", subscription: null })))).toMatchObject({ action: "awaiting_payment" });
+    expect(await outcome(await deliver(checkout(oneOff, { mode: "payment", payment_status: "no_payment_required", subscription: null })))).toMatchObject({
+      action: "awaiting_payment",
+    });
     expect(await org(oneOff)).toBeNull();
   });
 });
@@ -150,7 +159,11 @@ describe("a dispute's suspension holds until the dispute is won", () => {
 describe("the webhook's body cap", () => {
   it("a body over 256 KiB is 413 before it is read whole or hashed, with or without Content-Length", async () => {
     const big = "x".repeat(256 * 1024 + 1);
-    const withLength = await exports.default.fetch("https://p/stripe/webhook", { method: "POST", headers: { "stripe-signature": "t=1,v1=00", "content-length": String(big.length) }, body: big });
+    const withLength = await exports.default.fetch("https://p/stripe/webhook", {
+      method: "POST",
+      headers: { "stripe-signature": "t=1,v1=00", "content-length": String(big.length) },
+      body: big,
+    });
     expect(withLength.status).toBe(413);
     const stream = new ReadableStream({
       start(controller) {
@@ -158,7 +171,12 @@ describe("the webhook's body cap", () => {
         controller.close();
       },
     });
-    const chunked = await exports.default.fetch("https://p/stripe/webhook", { method: "POST", headers: { "stripe-signature": "t=1,v1=00" }, body: stream, duplex: "half" } as RequestInit);
+    const chunked = await exports.default.fetch("https://p/stripe/webhook", {
+      method: "POST",
+      headers: { "stripe-signature": "t=1,v1=00" },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
     expect(chunked.status).toBe(413);
   });
 });

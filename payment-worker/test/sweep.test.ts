@@ -27,19 +27,25 @@ describe("usage cron", () => {
       await waitOnExecutionContext(ctx);
     };
     await run();
-    const suspended = await env.SERVICE_DB.prepare("SELECT org_id FROM organizations WHERE status = 'billing_suspended' ORDER BY org_id").all<{ org_id: string }>();
+    const suspended = await env.SERVICE_DB.prepare("SELECT org_id FROM organizations WHERE status = 'billing_suspended' ORDER BY org_id").all<{
+      org_id: string;
+    }>();
     expect(suspended.results).toHaveLength(30);
     expect(suspended.results.every((r) => Number(r.org_id.slice(10)) % 40 === 0)).toBe(true);
     expect((await env.SERVICE_DB.prepare("SELECT status FROM organizations WHERE org_id = 'org_sweep_revoked'").first<any>()).status).toBe("revoked");
     await run(); // a second sweep finds none active over the limit
-    const audits = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE event_type = 'ADMIN_BILLING_SUSPEND' AND actor = 'master:BILLING_SUSPEND'").first<any>();
+    const audits = await env.SERVICE_DB.prepare(
+      "SELECT COUNT(*) AS n FROM audit_log WHERE event_type = 'ADMIN_BILLING_SUSPEND' AND actor = 'master:BILLING_SUSPEND'",
+    ).first<any>();
     expect(audits.n).toBe(30);
   });
 
   it("an org restored while still over its limit is suspended again by the next sweep, not answered by the earlier replay", async () => {
     const now = new Date().toISOString();
     await env.SERVICE_DB.batch([
-      env.SERVICE_DB.prepare(`INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, created_at, updated_at) VALUES ('org_sweep_again', 'sweep-again', 'org_sweep_again', 'A', 'general', 'starter', ?, ?)`).bind(now, now),
+      env.SERVICE_DB.prepare(
+        `INSERT INTO organizations (org_id, identifier, slug, name, domain, tier, created_at, updated_at) VALUES ('org_sweep_again', 'sweep-again', 'org_sweep_again', 'A', 'general', 'starter', ?, ?)`,
+      ).bind(now, now),
       env.SERVICE_DB.prepare(`INSERT INTO usage_daily (org_id, day, count) VALUES ('org_sweep_again', ?, 20000)`).bind(now.slice(0, 10)),
     ]);
     const run = async () => {
@@ -47,7 +53,8 @@ describe("usage cron", () => {
       await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
       await waitOnExecutionContext(ctx);
     };
-    const status = async () => (await env.SERVICE_DB.prepare("SELECT status FROM organizations WHERE org_id = 'org_sweep_again'").first<{ status: string }>())!.status;
+    const status = async () =>
+      (await env.SERVICE_DB.prepare("SELECT status FROM organizations WHERE org_id = 'org_sweep_again'").first<{ status: string }>())!.status;
     await run();
     expect(await status()).toBe("billing_suspended");
     await new Promise((r) => setTimeout(r, 5)); // status_changed_at has millisecond precision

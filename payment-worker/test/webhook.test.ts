@@ -3,17 +3,21 @@ import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { deliver, deliverWithEnv, eventFor, liveKeyHashes, org, ownerEmails, uniq } from "./helpers";
 
-
 afterEach(() => vi.restoreAllMocks());
 const newOrgId = () => `org_${uniq("pw").replace(/[^a-z0-9_]/g, "")}`;
 
 describe("signature", () => {
   it("400 for unsigned, tampered, wrongly keyed or stale events; nothing is created", async () => {
     const unsignedOrg = newOrgId();
-    const unsigned = await exports.default.fetch("https://p/stripe/webhook", { method: "POST", body: JSON.stringify(eventFor("checkout.session.completed", unsignedOrg)) });
+    const unsigned = await exports.default.fetch("https://p/stripe/webhook", {
+      method: "POST",
+      body: JSON.stringify(eventFor("checkout.session.completed", unsignedOrg)),
+    });
     expect(unsigned.status).toBe(400);
     expect(await org(unsignedOrg)).toBeNull();
-    const tampered = await deliver(eventFor("checkout.session.completed", newOrgId()), { tamper: (p) => p.replace('"tier":"standard"', '"tier":"enterprise"') });
+    const tampered = await deliver(eventFor("checkout.session.completed", newOrgId()), {
+      tamper: (p) => p.replace('"tier":"standard"', '"tier":"enterprise"'),
+    });
     expect(tampered.status).toBe(400);
     expect((await deliver(eventFor("checkout.session.completed", newOrgId()), { secret: "whsec_someone_else" })).status).toBe(400);
     const stale = await deliver(eventFor("checkout.session.completed", newOrgId()), { timestamp: Math.floor(Date.now() / 1000) - 301 });
@@ -41,11 +45,19 @@ describe("checkout.session.completed", () => {
     expect(again.status).toBe(200);
     expect(await again.json<any>()).toMatchObject({ action: "duplicate", detail: "org_created" });
 
-    expect(await org(orgId)).toMatchObject({ name: "Acme Corp", tier: "standard", domain: "general", status: "active", allowed_origins: '["https://acme.example.com","https://app.acme.example.com"]' });
+    expect(await org(orgId)).toMatchObject({
+      name: "Acme Corp",
+      tier: "standard",
+      domain: "general",
+      status: "active",
+      allowed_origins: '["https://acme.example.com","https://app.acme.example.com"]',
+    });
     // Claim-to-mint: no key exists until the owner makes them in the console; the owner is the checkout's email.
     expect(await liveKeyHashes(orgId)).toEqual([]);
     expect(await ownerEmails(orgId)).toEqual([{ kind: "welcome_email", email: "billing@acme.example.com" }]);
-    const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?").bind(`checkout:${event.data.object.id}`).first<any>();
+    const idem = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE idempotency_key = ?")
+      .bind(`checkout:${event.data.object.id}`)
+      .first<any>();
     expect(idem.n).toBe(1);
     expect(logged.some((l) => l.includes("org_created"))).toBe(true);
     expect(logged.join("\n")).not.toMatch(/(ck_live_|sk_live_|kvqp_)[0-9A-Z]{10}/);
@@ -65,7 +77,11 @@ describe("service trouble", () => {
   it("service down or 5xx: the webhook answers 5xx so Stripe retries; the retry then succeeds", async () => {
     const orgId = newOrgId();
     const event = eventFor("checkout.session.completed", orgId);
-    const down = { createOrg: async () => { throw new Error("connection refused"); } };
+    const down = {
+      createOrg: async () => {
+        throw new Error("connection refused");
+      },
+    };
     const failing = { createOrg: async () => ({ status: 500, body: { error: "INTERNAL" } }) };
     expect((await deliverWithEnv({ BILLING: down }, event)).status).toBe(503);
     expect((await deliverWithEnv({ BILLING: failing }, event)).status).toBe(503);
@@ -92,7 +108,9 @@ describe("the billing lifecycle", () => {
     expect(await (await deliver(failed)).json<any>()).toMatchObject({ action: "duplicate" });
     expect((await org(orgId))?.status).toBe("billing_suspended");
     expect(await liveKeyHashes(orgId)).toEqual([]);
-    const suspends = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ADMIN_BILLING_SUSPEND'").bind(orgId).first<any>();
+    const suspends = await env.SERVICE_DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ? AND event_type = 'ADMIN_BILLING_SUSPEND'")
+      .bind(orgId)
+      .first<any>();
     expect(suspends.n).toBe(1);
 
     // The invoice is paid: the org is active again with no live key (the old ones stay revoked), and the owner is

@@ -12,7 +12,9 @@ export type { UsageMessage } from "../lib/data/usage-records";
 /** The percentages of the tier limit that send usage.threshold_reached. */
 export const USAGE_THRESHOLDS = [80, 100] as const;
 
-const TIER_LIMIT_SQL = `CASE o.tier ${Object.entries(TIER_LIMITS).map(([tier, limit]) => `WHEN '${tier}' THEN ${limit}`).join(" ")} END`;
+const TIER_LIMIT_SQL = `CASE o.tier ${Object.entries(TIER_LIMITS)
+  .map(([tier, limit]) => `WHEN '${tier}' THEN ${limit}`)
+  .join(" ")} END`;
 
 /**
  * usage.threshold_reached for each org of `orgIds` whose rolling 30-day count has reached 80 % or 100 % of its tier

@@ -32,14 +32,7 @@ export const refreshMs = (env: { VERIFY_REFRESH_SECONDS?: string }) => {
   return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, VERIFY_CACHE_TTL_MS) : DEFAULT_REFRESH_MS;
 };
 
-export type VerifyFailureCode =
-  | "malformed"
-  | "unknown"
-  | "revoked"
-  | "org_inactive"
-  | "origin_not_allowed"
-  | "rate_limited"
-  | "quota_exceeded";
+export type VerifyFailureCode = "malformed" | "unknown" | "revoked" | "org_inactive" | "origin_not_allowed" | "rate_limited" | "quota_exceeded";
 
 export type VerifyResult =
   | { valid: true; org_id: string; tier: Tier; key_type: Exclude<KeyType, "kvqp">; prefix: string }
@@ -93,12 +86,10 @@ function recordUsage(orgId: string, startDay: string, used: number) {
 async function load(env: Bindings, ctx: ExecutionContext, key: string, prefix: string, now: number): Promise<CacheEntry> {
   const startedIn = generation;
   const period = usagePeriod(now);
-  const { hashes, row } = await lookupOrgKey<{ used: number }>(
-    env,
-    key,
-    (p) => ctx.waitUntil(p),
-    { sql: "(SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used", binds: [period.startDay] },
-  ); // from the primary (no session): a replica could predate the revocation we are refreshing for
+  const { hashes, row } = await lookupOrgKey<{ used: number }>(env, key, (p) => ctx.waitUntil(p), {
+    sql: "(SELECT COALESCE(SUM(u.count), 0) FROM usage_daily u WHERE u.org_id = o.org_id AND u.day >= ?) AS used",
+    binds: [period.startDay],
+  }); // from the primary (no session): a replica could predate the revocation we are refreshing for
   const entry: CacheEntry = {
     loadedAt: now,
     keyExpiresAt: row?.expires_at ? Date.parse(row.expires_at) : null,

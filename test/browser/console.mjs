@@ -62,7 +62,13 @@ for (let i = 0; ; i++) {
   if (i > 400) throw new Error(`npm run start:payments did not start:\n${log}`);
   await sleep(300);
 }
-const SECRETS = Object.fromEntries(readFileSync(".dev.vars", "utf8").split("\n").map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l)).filter(Boolean).map((m) => [m[1], m[2]]));
+const SECRETS = Object.fromEntries(
+  readFileSync(".dev.vars", "utf8")
+    .split("\n")
+    .map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l))
+    .filter(Boolean)
+    .map((m) => [m[1], m[2]]),
+);
 const browser = await launchChromium();
 const owner = `owner.${stamp}@console-test.example.com`;
 const orgId = `org_console_${stamp}`;
@@ -73,7 +79,11 @@ let signedInCookies;
 try {
   console.log("the owner console, from a paid checkout");
   await check("a signed checkout.session.completed provisions the org (no keys) and emails a set-password link, no key", async () => {
-    const sent = spawnSync("node", ["payment-worker/scripts/send-event.mjs", "checkout.session.completed", "--port", String(paymentsPort), "--org", orgId, "--email", owner], { encoding: "utf8" });
+    const sent = spawnSync(
+      "node",
+      ["payment-worker/scripts/send-event.mjs", "checkout.session.completed", "--port", String(paymentsPort), "--org", orgId, "--email", owner],
+      { encoding: "utf8" },
+    );
     assert(/→ 200 .*"action":"org_created"/.test(sent.stdout), `stripe:send: ${sent.stdout}${sent.stderr}`);
     const link = await linkFor(owner, started);
     assert(link.startsWith(`${service}/set-password#token=`), `the link points at ${link.replace(/#.*/, "")}, not the service's own port`);
@@ -106,7 +116,8 @@ try {
 
   await check("overview: org id, tier, status, usage, origins", async () => {
     const text = await page.locator("main").textContent();
-    for (const want of [orgId, "standard", "active", "of 100,000 interactions", "https://acme.example.com"]) assert(text.includes(want), `overview lacks ${want}`);
+    for (const want of [orgId, "standard", "active", "of 100,000 interactions", "https://acme.example.com"])
+      assert(text.includes(want), `overview lacks ${want}`);
     await accessible(page, "overview");
     await shot(page, "console-overview");
   });
@@ -140,8 +151,12 @@ try {
     const rows = await page.locator("tbody tr").allInnerTexts();
     assert(rows.filter((r) => r.includes("Server key") && r.includes("expiring")).length === 1, `no expiring server key: ${rows.join(" / ")}`);
     assert(rows.filter((r) => r.includes("Server key") && r.includes("active")).length === 1, "no active server key");
-    for (const key of [serverKey, newKey]) assert((await fetch(`${service}/v1/admin/keys`, { headers: { "x-api-key": key } })).status === 200, "a server key does not work in the window");
-    assert((await fetch(`${service}/v1/admin/key/rotate`, { method: "POST", headers: { "x-api-key": serverKey } })).status === 403, "the old key could still rotate");
+    for (const key of [serverKey, newKey])
+      assert((await fetch(`${service}/v1/admin/keys`, { headers: { "x-api-key": key } })).status === 200, "a server key does not work in the window");
+    assert(
+      (await fetch(`${service}/v1/admin/key/rotate`, { method: "POST", headers: { "x-api-key": serverKey } })).status === 403,
+      "the old key could still rotate",
+    );
     serverKey = newKey;
     await accessible(page, "keys inventory");
     await shot(page, "console-keys");
@@ -170,7 +185,11 @@ try {
     const phone = await browser.newContext(PHONE);
     await phone.addCookies(await context.cookies());
     const p = await phone.newPage();
-    for (const [path, name] of [[`/console/orgs/${orgId}`, "console-overview-phone"], [`/console/orgs/${orgId}/keys`, "console-keys-phone"], [`/console/orgs/${orgId}/audit`, "console-audit-phone"]]) {
+    for (const [path, name] of [
+      [`/console/orgs/${orgId}`, "console-overview-phone"],
+      [`/console/orgs/${orgId}/keys`, "console-keys-phone"],
+      [`/console/orgs/${orgId}/audit`, "console-audit-phone"],
+    ]) {
       await p.goto(`${service}${path}`);
       await accessible(p, name);
       const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -203,7 +222,10 @@ try {
   });
 
   await check("a failed sign-in says one thing, whatever was wrong", async () => {
-    for (const [email, password] of [[owner, "not the password at all"], [`nobody.${stamp}@example.com`, PASSWORD]]) {
+    for (const [email, password] of [
+      [owner, "not the password at all"],
+      [`nobody.${stamp}@example.com`, PASSWORD],
+    ]) {
       await page.getByLabel("Email").fill(email);
       await page.getByLabel("Password").fill(password);
       await page.getByRole("button", { name: "Sign in" }).click();
@@ -215,9 +237,19 @@ try {
   console.log("a partner's org, in its owner's console");
   await check("partner provision → welcome email → password → console, with the org's keys listed", async () => {
     const since = Date.now();
-    const partner = await (await fetch(`${service}/v1/admin/partners`, { method: "POST", headers: { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "content-type": "application/json", "idempotency-key": `console-${stamp}` }, body: JSON.stringify({ name: "Console Partner" }) })).json();
+    const partner = await (
+      await fetch(`${service}/v1/admin/partners`, {
+        method: "POST",
+        headers: { "x-api-key": SECRETS.MASTER_ADMIN_KEY_PARTNER_ADMIN, "content-type": "application/json", "idempotency-key": `console-${stamp}` },
+        body: JSON.stringify({ name: "Console Partner" }),
+      })
+    ).json();
     const partnerOwner = `partner.${stamp}@console-test.example.com`;
-    const res = await fetch(`${service}/api/v1/partner/organizations/`, { method: "POST", headers: { "x-kelviq-partner-key": partner.partner_key, "content-type": "application/json" }, body: JSON.stringify({ externalId: `console-${stamp}`, email: partnerOwner, businessName: "Partner Customer Co" }) });
+    const res = await fetch(`${service}/api/v1/partner/organizations/`, {
+      method: "POST",
+      headers: { "x-kelviq-partner-key": partner.partner_key, "content-type": "application/json" },
+      body: JSON.stringify({ externalId: `console-${stamp}`, email: partnerOwner, businessName: "Partner Customer Co" }),
+    });
     assert(res.status === 201, `provision answered ${res.status}`);
     const ctx = await browser.newContext(PHONE);
     const p = await ctx.newPage();

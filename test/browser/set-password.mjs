@@ -57,7 +57,7 @@ try {
   await check("the page opens with the form focused, the token out of the address bar", async () => {
     await page.goto(link);
     await page.locator("#form").waitFor({ state: "visible" });
-    assert(await page.evaluate(() => document.activeElement?.id) === "password", "the password field is not focused");
+    assert((await page.evaluate(() => document.activeElement?.id)) === "password", "the password field is not focused");
     assert(!page.url().includes("token="), "the token is still in the address bar");
     const csp = (await page.request.get(`${worker.url}/set-password`)).headers()["content-security-policy"];
     assert(csp?.includes("default-src 'none'"), "no strict Content-Security-Policy");

@@ -22,9 +22,18 @@ const MASTER = "dev-server-test-master-key-org-create";
 
 async function withServer(secrets, fn) {
   const file = join(dir, "secrets.env");
-  writeFileSync(file, Object.entries({ MASTER_ADMIN_KEY_ORG_CREATE: MASTER, API_KEY_PEPPER_PREVIOUS: "", ...secrets }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  writeFileSync(
+    file,
+    Object.entries({ MASTER_ADMIN_KEY_ORG_CREATE: MASTER, API_KEY_PEPPER_PREVIOUS: "", ...secrets })
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n") + "\n",
+  );
   const port = await freePort();
-  const child = spawn("npx", ["wrangler", "dev", "--port", String(port), "--persist-to", state, "--env-file", file, "--var", `PUBLIC_BASE_URL:http://localhost:${port}`], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    "npx",
+    ["wrangler", "dev", "--port", String(port), "--persist-to", state, "--env-file", file, "--var", `PUBLIC_BASE_URL:http://localhost:${port}`],
+    { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let log = "";
   child.stdout.on("data", (d) => (log += d));
   child.stderr.on("data", (d) => (log += d));
@@ -72,7 +81,22 @@ try {
   await withServer({ API_KEY_PEPPER: PEPPER_B }, async (base) => {
     check((await auditLog(base, serverKey)).status === 200, "under pepper B alone the key still works: it was re-hashed on use");
   });
-  const ips = spawnSync("npx", ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", "SELECT ip FROM audit_log WHERE event_type = 'AUTH_FAIL_MASTER_KEY'"], { env, encoding: "utf8" });
+  const ips = spawnSync(
+    "npx",
+    [
+      "wrangler",
+      "d1",
+      "execute",
+      "DB",
+      "--local",
+      "--persist-to",
+      state,
+      "--json",
+      "--command",
+      "SELECT ip FROM audit_log WHERE event_type = 'AUTH_FAIL_MASTER_KEY'",
+    ],
+    { env, encoding: "utf8" },
+  );
   const ip = JSON.parse(ips.stdout)[0]?.results?.[0]?.ip;
   check(typeof ip === "string" && ip.length > 0, `wrangler dev sets CF-Connecting-IP (audited as ${ip}), so the per-IP limit applies locally`);
 } finally {

@@ -26,7 +26,9 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
   // console, so no key ever travels by email and the payment worker never holds one.
   const claim = viaBillingBinding(c);
   if (claim && !body.owner_email) {
-    throw new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [{ location: "body", field: "owner_email", message: "Required: the org's owner claims its keys in the console." }]);
+    throw new ApiError(422, "VALIDATION_FAILED", "The request is not valid.", [
+      { location: "body", field: "owner_email", message: "Required: the org's owner claims its keys in the console." },
+    ]);
   }
   const pepper = await currentPepper(c.env); // 500 SERVER_MISCONFIGURED before anything is written
   const db = c.env.DB;
@@ -69,7 +71,13 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
     outcome = await runIdempotentBatch(
       c,
       statements,
-      { endpoint: masterIdempotencyEndpoint(c, ENDPOINT), key: idempotencyKey, fingerprint: await fingerprint(body), result: { status: 201, body: stored }, minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
+      {
+        endpoint: masterIdempotencyEndpoint(c, ENDPOINT),
+        key: idempotencyKey,
+        fingerprint: await fingerprint(body),
+        result: { status: 201, body: stored },
+        minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [],
+      },
       { already_provisioned: true, ...envelope(c) },
     );
   } catch (err) {

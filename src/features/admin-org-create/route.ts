@@ -6,10 +6,7 @@ import { AllowedOrigins, DOMAINS, ORG_ID_PATTERN, OrgName, TIERS } from "../orgs
 
 export const OrgCreateBody = z
   .object({
-    org_id: z
-      .string({ error: "Must be a string." })
-      .regex(ORG_ID_PATTERN, "Must match org_[a-z0-9_]{3,60}.")
-      .openapi({ example: "org_acme_2026_example" }),
+    org_id: z.string({ error: "Must be a string." }).regex(ORG_ID_PATTERN, "Must match org_[a-z0-9_]{3,60}.").openapi({ example: "org_acme_2026_example" }),
     name: OrgName.openapi({ example: "Acme Corp" }),
     domain: z.enum(DOMAINS, { error: `Must be one of: ${DOMAINS.join(", ")}.` }).openapi({ example: "general" }),
     tier: z.enum(TIERS, { error: `Must be one of: ${TIERS.join(", ")}.` }).openapi({ example: "starter" }),
@@ -35,7 +32,10 @@ const OrgCreated = z
       description: "The org's client key (ck_live_…), present only in the first response. Never stored.",
       example: "ck_live_7M2K9Q4W_1E8R5T3Y6U0P2A4S6DXV9B3N1FRCF2V",
     }),
-    prefix: z.string().nullable().openapi({ example: "7M2K9Q4W", description: "null for an org created without keys (through the billing binding: the owner mints them in the console)." }),
+    prefix: z.string().nullable().openapi({
+      example: "7M2K9Q4W",
+      description: "null for an org created without keys (through the billing binding: the owner mints them in the console).",
+    }),
     server_api_key: z.string().optional().openapi({
       description: "The org's server key (sk_live_…): administers the org's keys and reads its audit log. First response only; never stored.",
       example: "sk_live_3H8J2K5M_7N9P1Q4R6S8T0V2W4XJ5KD7F2T096QQ",

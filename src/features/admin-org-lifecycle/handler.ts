@@ -19,7 +19,13 @@ import { deliverEventsAfterResponse, eventStatement, keysCreatedEvents, keysRevo
 
 const BILLING_SUSPEND_NOTE = "Every API key of this org is permanently revoked; billing rotate restores access with a new key.";
 
-const AT_FIELD = { billing_suspended: "suspended_at", suspended: "suspended_at", reactivated: "reactivated_at", revoked: "revoked_at", rotated: "rotated_at" } as const;
+const AT_FIELD = {
+  billing_suspended: "suspended_at",
+  suspended: "suspended_at",
+  reactivated: "reactivated_at",
+  revoked: "revoked_at",
+  rotated: "rotated_at",
+} as const;
 const FLAG = { billing_suspended: "suspended", suspended: "suspended", reactivated: "reactivated", revoked: "revoked", rotated: "rotated" } as const;
 
 const validationError = (field: string, message: string) =>
@@ -88,9 +94,7 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     ];
     if (t.revokeKeys) {
       statements.push(
-        db
-          .prepare(`UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND revoked_at IS NULL AND ${changedByUs.sql}`)
-          .bind(now, orgId, ...changedByUs.binds),
+        db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND revoked_at IS NULL AND ${changedByUs.sql}`).bind(now, orgId, ...changedByUs.binds),
       );
     }
     if (keys && pepper) {
@@ -117,7 +121,14 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     statements.push(
       auditStatement(
         db,
-        { event_type: t.audit, actor: `master:${t.scope}`, org_id: orgId, key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null, request_id: requestId, detail: `status=${t.to ?? "unchanged"}${t.reasonQuery ? ` reason=${reason}` : ""}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}${restoreWithoutKeys ? " keys=claim_in_console" : ""}` },
+        {
+          event_type: t.audit,
+          actor: `master:${t.scope}`,
+          org_id: orgId,
+          key_prefix: keys ? KEY_TYPES.ck_live + keys.client.prefix : null,
+          request_id: requestId,
+          detail: `status=${t.to ?? "unchanged"}${t.reasonQuery ? ` reason=${reason}` : ""}${keys ? ` server_key=${KEY_TYPES.sk_live}${keys.server.prefix}` : ""}${restoreWithoutKeys ? " keys=claim_in_console" : ""}`,
+        },
         now,
         changedByUs,
       ),
@@ -126,13 +137,31 @@ export function transitionHandler(t: Transition): Handler<AppEnv> {
     const flag = FLAG[t.shape];
     const atField = AT_FIELD[t.shape];
     const note = t.shape === "billing_suspended" ? BILLING_SUSPEND_NOTE : null;
-    const success: SqlExpression = t.shape === "rotated"
-      ? { sql: "json(?)", binds: [JSON.stringify({ rotated: true, org_id: orgId, prefix: keys?.client.prefix ?? null, server_prefix: keys?.server.prefix ?? null, rotated_at: now })] }
-      : { sql: `json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', at${note ? ", 'note', ?" : ""})`, binds: note ? [note] : [] };
+    const success: SqlExpression =
+      t.shape === "rotated"
+        ? {
+            sql: "json(?)",
+            binds: [
+              JSON.stringify({
+                rotated: true,
+                org_id: orgId,
+                prefix: keys?.client.prefix ?? null,
+                server_prefix: keys?.server.prefix ?? null,
+                rotated_at: now,
+              }),
+            ],
+          }
+        : { sql: `json_object('${flag}', json('true'), 'org_id', org_id, '${atField}', at${note ? ", 'note', ?" : ""})`, binds: note ? [note] : [] };
     const outcome = await runIdempotentBatch(
       c,
       statements,
-      { endpoint: masterIdempotencyEndpoint(c, `POST ${t.path}`), key: idempotencyKey, fingerprint: reason === "billing" || reason === "ops" ? orgId : `${orgId} reason=${reason}`, result: transitionResult(t, orgId, requestId, success), minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [] },
+      {
+        endpoint: masterIdempotencyEndpoint(c, `POST ${t.path}`),
+        key: idempotencyKey,
+        fingerprint: reason === "billing" || reason === "ops" ? orgId : `${orgId} reason=${reason}`,
+        result: transitionResult(t, orgId, requestId, success),
+        minted: keys ? [keys.client.plaintext, keys.server.plaintext] : [],
+      },
       envelope(c),
     );
     if (outcome.replay) return outcome.replay;

@@ -16,21 +16,16 @@ export const OrgIdParam = z.object({
 export const ConfirmBody = z
   .object({
     confirm_org_id: z.string({ error: "Required: repeat the org_id of the path." }).openapi({ example: "org_acme_2026_example" }),
-    idempotency_key: z
-      .string()
-      .min(1)
-      .max(256)
-      .optional()
-      .openapi({ description: "Optional; must equal the Idempotency-Key header." }),
+    idempotency_key: z.string().min(1).max(256).optional().openapi({ description: "Optional; must equal the Idempotency-Key header." }),
   })
   .openapi("ConfirmOrgRequest");
 
 /** Billing suspend and rotate say why (it reaches partners and orgs in org.suspended / org.reactivated events). */
 export const ReasonQuery = z.object({
-  reason: z
-    .enum(["billing", "dispute", "usage"], { error: "Must be billing, dispute or usage." })
-    .default("billing")
-    .openapi({ description: "Why: billing (payment failed, subscription ended, or paid again), dispute (a chargeback opened or won), usage (over the tier limit). Default billing." }),
+  reason: z.enum(["billing", "dispute", "usage"], { error: "Must be billing, dispute or usage." }).default("billing").openapi({
+    description:
+      "Why: billing (payment failed, subscription ended, or paid again), dispute (a chargeback opened or won), usage (over the tier limit). Default billing.",
+  }),
 });
 
 const at = (field: string) => ({ org_id: z.string(), [field]: z.string(), ...Envelope });
@@ -44,7 +39,9 @@ const SHAPES: Record<ResponseShape, z.ZodType> = {
       rotated: z.literal(true),
       ...at("rotated_at"),
       new_api_key: z.string().optional().openapi({ description: "The new client key (ck_live_): in the first response only." }),
-      prefix: z.string().nullable().openapi({ description: "The new client key's prefix; null when the payment worker restored the org (no keys: the owner makes new ones in the console)." }),
+      prefix: z.string().nullable().openapi({
+        description: "The new client key's prefix; null when the payment worker restored the org (no keys: the owner makes new ones in the console).",
+      }),
       new_server_api_key: z.string().optional().openapi({ description: "The new server key (sk_live_): in the first response only." }),
       server_prefix: z.string().nullable().openapi({ description: "The new server key's prefix (null as above)." }),
       warning: z.string().optional(),
@@ -92,7 +89,10 @@ const OrgUsage = z
     tier_limit: z.number().int(),
     utilization_ratio: z.number(),
     threshold_crossed: z.boolean(),
-    status_changed_at: z.string().nullable().openapi({ description: "When the org last changed status (null: never since it was created). The payment worker's sweep keys its suspensions by it, so a restored org over its limit is suspended again." }),
+    status_changed_at: z.string().nullable().openapi({
+      description:
+        "When the org last changed status (null: never since it was created). The payment worker's sweep keys its suspensions by it, so a restored org over its limit is suspended again.",
+    }),
   })
   .openapi("OrgUsage");
 

@@ -26,9 +26,25 @@ export const createPartner: RouteHandler<typeof createPartnerRoute, AppEnv> = as
     [
       q.insertPartner(db, partnerId, name, now),
       q.insertPartnerKey(db, partnerId, await pepper.hash(key.plaintext), pepper.id, key.prefix, now),
-      auditStatement(db, { event_type: "PARTNER_CREATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now),
+      auditStatement(
+        db,
+        {
+          event_type: "PARTNER_CREATED",
+          actor: ACTOR,
+          key_prefix: KEY_TYPES.kvqp + key.prefix,
+          request_id: c.get("requestId"),
+          detail: `partner_id=${partnerId}`,
+        },
+        now,
+      ),
     ],
-    { endpoint: "POST /v1/admin/partners", key: c.req.valid("header")["Idempotency-Key"], fingerprint: await fingerprint({ name }), result: { status: 201, body: stored }, minted: [key.plaintext] },
+    {
+      endpoint: "POST /v1/admin/partners",
+      key: c.req.valid("header")["Idempotency-Key"],
+      fingerprint: await fingerprint({ name }),
+      result: { status: 201, body: stored },
+      minted: [key.plaintext],
+    },
     envelope(c),
   );
   if (outcome.replay) return outcome.replay as never;
@@ -72,7 +88,18 @@ export const rotatePartnerKey: RouteHandler<typeof rotatePartnerKeyRoute, AppEnv
     [
       ...retireKeys(db, { partner_id: partnerId }, nowMs, window, q.activePartnerExists(partnerId)),
       q.insertPartnerKey(db, partnerId, await pepper.hash(key.plaintext), pepper.id, key.prefix, now),
-      auditStatement(db, { event_type: "PARTNER_KEY_ROTATED", actor: ACTOR, key_prefix: KEY_TYPES.kvqp + key.prefix, request_id: c.get("requestId"), detail: `partner_id=${partnerId}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now, q.activePartnerExists(partnerId)),
+      auditStatement(
+        db,
+        {
+          event_type: "PARTNER_KEY_ROTATED",
+          actor: ACTOR,
+          key_prefix: KEY_TYPES.kvqp + key.prefix,
+          request_id: c.get("requestId"),
+          detail: `partner_id=${partnerId}${window ? ` expire_previous_in_seconds=${window}` : ""}`,
+        },
+        now,
+        q.activePartnerExists(partnerId),
+      ),
     ],
     {
       endpoint: "POST /v1/admin/partners/{partner_id}/rotate-key",
@@ -97,14 +124,21 @@ export const deactivatePartner: RouteHandler<typeof deactivatePartnerRoute, AppE
     c,
     [
       q.deactivatePartner(db, partnerId, now),
-      auditStatement(db, { event_type: "PARTNER_DEACTIVATED", actor: ACTOR, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, { sql: "changes() = 1", binds: [] }),
+      auditStatement(db, { event_type: "PARTNER_DEACTIVATED", actor: ACTOR, request_id: c.get("requestId"), detail: `partner_id=${partnerId}` }, now, {
+        sql: "changes() = 1",
+        binds: [],
+      }),
     ],
     {
       endpoint: "POST /v1/admin/partners/{partner_id}/deactivate",
       key: c.req.valid("header")["Idempotency-Key"],
       fingerprint: partnerId,
       // A repeat on a deactivated partner is a no-op 200 with the original time.
-      result: partnerResult(partnerId, { sql: "json_object('deactivated', json('true'), 'partner_id', partner_id, 'deactivated_at', updated_at)", binds: [] }, false),
+      result: partnerResult(
+        partnerId,
+        { sql: "json_object('deactivated', json('true'), 'partner_id', partner_id, 'deactivated_at', updated_at)", binds: [] },
+        false,
+      ),
     },
     envelope(c),
   );

@@ -1,9 +1,7 @@
 // SQL for partners and their keys. Statements only; handlers batch them.
 
 export const insertPartner = (db: D1Database, partnerId: string, name: string, now: string) =>
-  db
-    .prepare(`INSERT INTO partners (partner_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)`)
-    .bind(partnerId, name, now, now);
+  db.prepare(`INSERT INTO partners (partner_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)`).bind(partnerId, name, now, now);
 
 /** The new key, only if the partner exists and is active. */
 export const insertPartnerKey = (db: D1Database, partnerId: string, hash: string, pepperId: string, prefix: string, now: string) =>

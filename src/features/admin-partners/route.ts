@@ -18,7 +18,10 @@ const PartnerIdParam = z.object({
 });
 
 const PartnerKeyIssued = {
-  partner_key: z.string().openapi({ description: "kvqp_ + 8 (its prefix) + _ + 31 characters (the last 7 a CRC32 checksum). Shown once; never stored.", example: "kvqp_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DB2C4D63HZKPYE" }),
+  partner_key: z.string().openapi({
+    description: "kvqp_ + 8 (its prefix) + _ + 31 characters (the last 7 a CRC32 checksum). Shown once; never stored.",
+    example: "kvqp_7M2K9Q4W_1E8R5T3Y6V0P2A4S6DB2C4D63HZKPYE",
+  }),
   prefix: z.string().openapi({ example: "7M2K9Q4W" }),
   warning: z.string(),
 };
@@ -33,7 +36,10 @@ export const createPartnerRoute = createRoute({
   middleware: [auth, ...jsonBody] as const,
   request: {
     headers: IdempotencyKeyHeader,
-    body: { required: true, content: { "application/json": { schema: z.object({ name: OrgName.openapi({ example: "Reseller Inc" }) }).openapi("PartnerCreateRequest") } } },
+    body: {
+      required: true,
+      content: { "application/json": { schema: z.object({ name: OrgName.openapi({ example: "Reseller Inc" }) }).openapi("PartnerCreateRequest") } },
+    },
   },
   responses: {
     201: {

@@ -86,7 +86,15 @@ function ownerAction(c: ConsoleContext, org: OwnedOrg, extra = "") {
 }
 
 /** Runs a console action's batch under its form id; a replay (double submit, reload) returns the stored result. */
-async function runAction(c: ConsoleContext, action: string, orgId: string, formId: string, statements: D1PreparedStatement[], result: SqlResult, minted: string[]) {
+async function runAction(
+  c: ConsoleContext,
+  action: string,
+  orgId: string,
+  formId: string,
+  statements: D1PreparedStatement[],
+  result: SqlResult,
+  minted: string[],
+) {
   const outcome = await runIdempotentBatch(c, statements, {
     endpoint: `console POST /console/orgs/{org_id}/keys/${action} user=${c.get("user").user_id} org=${orgId}`,
     key: formId,
@@ -94,7 +102,8 @@ async function runAction(c: ConsoleContext, action: string, orgId: string, formI
     result,
     minted,
   });
-  if (outcome.replay) return { replayed: true, stored: { status: outcome.replay.status, body: await outcome.replay.json<Record<string, unknown>>() } as StoredResult };
+  if (outcome.replay)
+    return { replayed: true, stored: { status: outcome.replay.status, body: await outcome.replay.json<Record<string, unknown>>() } as StoredResult };
   deliverEventsAfterResponse(c as never);
   return { replayed: false, stored: outcome.stored! };
 }
@@ -103,7 +112,8 @@ export function createConsole() {
   const r = new Hono<ConsoleEnv>({ strict: false });
   r.onError((err, c) => {
     const status = (err as { status?: number }).status;
-    if (status === 403) return page(c as never, <p.MessagePage title="Refused" message="This form did not come from this site. Reload the page and try again." />, 403);
+    if (status === 403)
+      return page(c as never, <p.MessagePage title="Refused" message="This form did not come from this site. Reload the page and try again." />, 403);
     if (status === 413) return page(c as never, <p.MessagePage title="Too large" message="The form is too large." />, 413);
     console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), error: String(err) }));
     return page(c as never, <p.MessagePage title="Something went wrong" message="Please try again in a moment." />, 500);
@@ -111,8 +121,12 @@ export function createConsole() {
   r.use("*", bodyLimit({ maxSize: 16 * 1024 }));
   r.use("*", csrf());
 
-  r.get("/app.css", (c) => c.body(CONSOLE_CSS, 200, { ...SECURITY_HEADERS, "Cache-Control": "public, max-age=300", "Content-Type": "text/css; charset=utf-8" }));
-  r.get("/app.js", (c) => c.body(CONSOLE_JS, 200, { ...SECURITY_HEADERS, "Cache-Control": "public, max-age=300", "Content-Type": "text/javascript; charset=utf-8" }));
+  r.get("/app.css", (c) =>
+    c.body(CONSOLE_CSS, 200, { ...SECURITY_HEADERS, "Cache-Control": "public, max-age=300", "Content-Type": "text/css; charset=utf-8" }),
+  );
+  r.get("/app.js", (c) =>
+    c.body(CONSOLE_JS, 200, { ...SECURITY_HEADERS, "Cache-Control": "public, max-age=300", "Content-Type": "text/javascript; charset=utf-8" }),
+  );
 
   r.get("/sign-in", (c) => page(c as never, <p.SignInPage notice={c.req.query("signed_out") !== undefined ? "You are signed out." : undefined} />));
 
@@ -170,10 +184,14 @@ export function createConsole() {
         )
         .bind(now, requestId, email, isoNow(nowMs - 10 * 60_000), isoNow(nowMs - 86_400_000)),
       db
-        .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'password_reset', json_object('user_id', user_id, 'org_id', NULL), ?, ? FROM invite_resends WHERE request_id = ?`)
+        .prepare(
+          `INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'password_reset', json_object('user_id', user_id, 'org_id', NULL), ?, ? FROM invite_resends WHERE request_id = ?`,
+        )
         .bind(outboxId, now, now, requestId),
       db
-        .prepare(`INSERT INTO audit_log (event_type, actor, org_id, request_id, ip, created_at) SELECT 'PASSWORD_RESET_REQUESTED', 'user:' || user_id, NULL, ?, ?, ? FROM invite_resends WHERE request_id = ?`)
+        .prepare(
+          `INSERT INTO audit_log (event_type, actor, org_id, request_id, ip, created_at) SELECT 'PASSWORD_RESET_REQUESTED', 'user:' || user_id, NULL, ?, ?, ? FROM invite_resends WHERE request_id = ?`,
+        )
         .bind(requestId, ip, now, requestId),
     ]);
     c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId])); // a message for no row changes nothing
@@ -185,7 +203,11 @@ export function createConsole() {
     const now = isoNow();
     await c.env.DB.batch([
       endSessionStatement(c.env.DB, user.session_hash, now),
-      auditStatement(c.env.DB, { event_type: "CONSOLE_SIGNED_OUT", actor: `user:${user.user_id}`, request_id: c.get("requestId"), ip: clientIp(c as never) }, now),
+      auditStatement(
+        c.env.DB,
+        { event_type: "CONSOLE_SIGNED_OUT", actor: `user:${user.user_id}`, request_id: c.get("requestId"), ip: clientIp(c as never) },
+        now,
+      ),
     ]);
     clearSessionCookie(c as never);
     return c.redirect("/console/sign-in?signed_out", 303);
@@ -199,7 +221,8 @@ export function createConsole() {
   });
 
   /** The owned org of the path, or a 404 page (another owner's org is not found either). */
-  const notFound = (c: ConsoleContext) => page(c, <p.MessagePage title="Not found" message="No such organization among yours." user={c.get("user")} back="/console" />, 404);
+  const notFound = (c: ConsoleContext) =>
+    page(c, <p.MessagePage title="Not found" message="No such organization among yours." user={c.get("user")} back="/console" />, 404);
   const withOrg = (handler: (c: ConsoleContext, org: OwnedOrg) => Promise<Response>) => async (c: ConsoleContext) => {
     const org = await ownedOrg(c.env.DB, c.get("user").user_id, c.req.param("orgId") ?? "");
     if (!org) return notFound(c);
@@ -219,14 +242,18 @@ export function createConsole() {
   // The org and its keys in one round trip (the keys of an org this user does not own are read, and dropped).
   r.get("/orgs/:orgId/keys", requireUser, async (c) => {
     const orgId = c.req.param("orgId");
-    const [owned, keys] = await c.env.DB.batch<unknown>([ownedOrgStatement(c.env.DB, c.get("user").user_id, orgId), listOrgKeysStatement(c.env.DB, orgId, KEYS_SHOWN)]);
+    const [owned, keys] = await c.env.DB.batch<unknown>([
+      ownedOrgStatement(c.env.DB, c.get("user").user_id, orgId),
+      listOrgKeysStatement(c.env.DB, orgId, KEYS_SHOWN),
+    ]);
     const org = owned.results[0] as OwnedOrg | undefined;
     if (!org) return notFound(c as never);
     return renderKeys(c as never, org, keys.results as OrgKeyListRow[]);
   });
 
   const ALREADY = "This form was already submitted: its result was shown then, and a new key is shown only once.";
-  const refusal = (org: OwnedOrg) => (org.status === "active" ? "The organization changed meanwhile; reload and try again." : "The organization is not active: no key actions.");
+  const refusal = (org: OwnedOrg) =>
+    org.status === "active" ? "The organization changed meanwhile; reload and try again." : "The organization is not active: no key actions.";
 
   r.post(
     "/orgs/:orgId/keys/create",
@@ -245,13 +272,27 @@ export function createConsole() {
         org.org_id,
         formId,
         [mark, ...claimStatements(action, client, server, hashes, pepper.id)],
-        actionOutcome(mine, { sql: "json(?)", binds: [JSON.stringify({ prefix: client.prefix, server_prefix: server.prefix })] }, "The organization already has live keys, or is not active."),
+        actionOutcome(
+          mine,
+          { sql: "json(?)", binds: [JSON.stringify({ prefix: client.prefix, server_prefix: server.prefix })] },
+          "The organization already has live keys, or is not active.",
+        ),
         [client.plaintext, server.plaintext],
       );
       if (replayed) return keysPage(c, org, 200, { notice: ALREADY });
       if (stored.status !== 200) return keysPage(c, org, 409, { error: "The organization already has live keys, or is not active: rotate a key instead." });
       forgetOrg(org.org_id);
-      return page(c, <p.KeysShownPage user={user} org={org} minted={[{ type: "sk_live", plaintext: server.plaintext }, { type: "ck_live", plaintext: client.plaintext }]} />);
+      return page(
+        c,
+        <p.KeysShownPage
+          user={user}
+          org={org}
+          minted={[
+            { type: "sk_live", plaintext: server.plaintext },
+            { type: "ck_live", plaintext: client.plaintext },
+          ]}
+        />,
+      );
     }) as never,
   );
 
@@ -282,7 +323,10 @@ export function createConsole() {
       if (stored.status !== 200) return keysPage(c, org, 409, { error: refusal(org) });
       forgetOrg(org.org_id);
       const label = p.WINDOWS.find((w) => w.seconds === window)!.label;
-      return page(c, <p.KeysShownPage user={user} org={org} minted={[{ type: keyType, plaintext: key.plaintext }]} note={`The previous key stops working ${label}.`} />);
+      return page(
+        c,
+        <p.KeysShownPage user={user} org={org} minted={[{ type: keyType, plaintext: key.plaintext }]} note={`The previous key stops working ${label}.`} />,
+      );
     }) as never,
   );
 
@@ -305,13 +349,26 @@ export function createConsole() {
       const keyType = form("key_type") as OrgKeyType;
       if (!FORM_ID.test(formId) || !["ck_live", "sk_live"].includes(keyType)) return keysPage(c, org, 400, { error: "The form is out of date; try again." });
       const { mine, mark, action } = ownerAction(c, org);
-      const revokedCount = { sql: "json_object('revoked', (SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND key_type = ? AND revoked_at = ?))", binds: [org.org_id, keyType, isoNow(action.nowMs)] };
-      const { replayed, stored } = await runAction(c, `revoke-${keyType}`, org.org_id, formId, [mark, ...revokeStatements(action, keyType)], actionOutcome(mine, revokedCount, refusal(org)), []);
+      const revokedCount = {
+        sql: "json_object('revoked', (SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND key_type = ? AND revoked_at = ?))",
+        binds: [org.org_id, keyType, isoNow(action.nowMs)],
+      };
+      const { replayed, stored } = await runAction(
+        c,
+        `revoke-${keyType}`,
+        org.org_id,
+        formId,
+        [mark, ...revokeStatements(action, keyType)],
+        actionOutcome(mine, revokedCount, refusal(org)),
+        [],
+      );
       if (replayed) return keysPage(c, org, 200, { notice: "This revocation was already done." });
       if (stored.status !== 200) return keysPage(c, org, 409, { error: refusal(org) });
       forgetOrg(org.org_id);
       const n = Number(stored.body.revoked ?? 0);
-      return keysPage(c, org, 200, { notice: n ? `Revoked: the ${keyType === "sk_live" ? "server" : "client"} key no longer works.` : "There was no live key of that type." });
+      return keysPage(c, org, 200, {
+        notice: n ? `Revoked: the ${keyType === "sk_live" ? "server" : "client"} key no longer works.` : "There was no live key of that type.",
+      });
     }) as never,
   );
 
@@ -322,9 +379,16 @@ export function createConsole() {
       const requested = c.req.query("event_type") ?? "";
       const eventType = (AUDIT_EVENT_TYPES as readonly string[]).includes(requested) ? requested : undefined;
       const before = Number(c.req.query("before"));
-      const { results } = await auditPage(c.env.DB, org.org_id, { eventType, beforeId: Number.isInteger(before) && before > 0 ? before : undefined, limit: AUDIT_PAGE });
+      const { results } = await auditPage(c.env.DB, org.org_id, {
+        eventType,
+        beforeId: Number.isInteger(before) && before > 0 ? before : undefined,
+        limit: AUDIT_PAGE,
+      });
       const rows = results.slice(0, AUDIT_PAGE);
-      const older = results.length > AUDIT_PAGE ? `/console/orgs/${org.org_id}/audit?${new URLSearchParams({ ...(eventType ? { event_type: eventType } : {}), before: String(rows.at(-1)!.id) })}` : undefined;
+      const older =
+        results.length > AUDIT_PAGE
+          ? `/console/orgs/${org.org_id}/audit?${new URLSearchParams({ ...(eventType ? { event_type: eventType } : {}), before: String(rows.at(-1)!.id) })}`
+          : undefined;
       return page(c, <p.AuditPage user={c.get("user")} org={org} rows={rows} eventTypes={AUDIT_EVENT_TYPES} eventType={eventType} older={older} />);
     }) as never,
   );

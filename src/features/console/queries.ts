@@ -18,7 +18,10 @@ export const userByEmail = (db: D1Database, email: string) =>
   db.prepare(`SELECT id, password_hash FROM users WHERE lower(email) = lower(?)`).bind(email.trim()).first<{ id: number; password_hash: string | null }>();
 
 export const ownedOrgs = (db: D1Database, userId: number) =>
-  db.prepare(`SELECT org_id, name, tier, status FROM organizations WHERE owner_user_id = ? ORDER BY seq DESC LIMIT 200`).bind(userId).all<Pick<OwnedOrg, "org_id" | "name" | "tier" | "status">>();
+  db
+    .prepare(`SELECT org_id, name, tier, status FROM organizations WHERE owner_user_id = ? ORDER BY seq DESC LIMIT 200`)
+    .bind(userId)
+    .all<Pick<OwnedOrg, "org_id" | "name" | "tier" | "status">>();
 
 /** One owned org with this period's usage (no row when the user does not own it). */
 export const ownedOrgStatement = (db: D1Database, userId: number, orgId: string) =>
@@ -46,8 +49,8 @@ export interface AuditRow {
 export const auditPage = (db: D1Database, orgId: string, opts: { eventType?: string; beforeId?: number; limit: number }) => {
   const where = ["org_id = ?"];
   const binds: unknown[] = [orgId];
-  if (opts.eventType) (where.push("event_type = ?"), binds.push(opts.eventType));
-  if (opts.beforeId) (where.push("id < ?"), binds.push(opts.beforeId));
+  if (opts.eventType) where.push("event_type = ?"), binds.push(opts.eventType);
+  if (opts.beforeId) where.push("id < ?"), binds.push(opts.beforeId);
   return db
     .prepare(`SELECT id, event_type, actor, key_prefix, detail, count, created_at FROM audit_log WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`)
     .bind(...binds, opts.limit + 1)

@@ -17,7 +17,11 @@ export interface ConsoleUser {
   session_hash: string;
 }
 
-const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 
 /** Starts a session for `userId`: its row (a statement, for the sign-in's batch) and the cookie. */
 export async function startSession(c: AppContext, userId: number, nowMs = Date.now()) {

@@ -22,6 +22,4 @@ const healthRoute = createRoute({
 });
 
 export const registerHealth = (app: OpenAPIHono<AppEnv>) =>
-  app.openapi(healthRoute, (c) =>
-    c.json({ service: c.env.SERVICE_NAME, version: pkg.version, status: "ok" as const, ...envelope(c) }, 200),
-  );
+  app.openapi(healthRoute, (c) => c.json({ service: c.env.SERVICE_NAME, version: pkg.version, status: "ok" as const, ...envelope(c) }, 200));

@@ -66,7 +66,9 @@ export async function handleExposure(c: AppContext, reports: Report[], source: "
     const detail = escapeControls(`source=${source}${report.url ? ` url=${String(report.url).slice(0, 500)}` : ""}`);
     const audit = (event: string, where: string) =>
       db
-        .prepare(`INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE ${where}`)
+        .prepare(
+          `INSERT INTO audit_log (event_type, actor, org_id, key_prefix, request_id, ip, detail, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE ${where}`,
+        )
         .bind(event, `system:leaked-key-${source}`, key.org_id, keyPrefix, requestId, c.req.header("cf-connecting-ip") ?? null, detail, now);
     const url = report.url ? String(report.url).slice(0, 500) : null;
     const exposed = { key_type: key.key_type, key_prefix: keyPrefix, source, url };
@@ -86,7 +88,9 @@ export async function handleExposure(c: AppContext, reports: Report[], source: "
       outboxIds.push(id);
       statements.push(
         db
-          .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'key_exposed', json_object('user_id', ?, 'org_id', ?, 'key_prefix', ?, 'url', ?), ?, ? WHERE changes() = 1`)
+          .prepare(
+            `INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'key_exposed', json_object('user_id', ?, 'org_id', ?, 'key_prefix', ?, 'url', ?), ?, ? WHERE changes() = 1`,
+          )
           .bind(id, key.owner_user_id, key.org_id, keyPrefix, report.url ? String(report.url).slice(0, 500) : null, now, now),
       );
     }

@@ -22,7 +22,12 @@ const githubSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
   const body = await c.req.text();
   let ok: boolean;
   try {
-    ok = await verifyGithubSignature(c.env.GITHUB_SECRET_SCANNING_KEYS_URL || DEFAULT_KEYS_URL, c.req.header("github-public-key-identifier"), c.req.header("github-public-key-signature"), body);
+    ok = await verifyGithubSignature(
+      c.env.GITHUB_SECRET_SCANNING_KEYS_URL || DEFAULT_KEYS_URL,
+      c.req.header("github-public-key-identifier"),
+      c.req.header("github-public-key-signature"),
+      body,
+    );
   } catch {
     // GitHub's key list could not be fetched: a 5xx, so GitHub sends the report again (a 401 would drop it).
     throw new ApiError(500, "INTERNAL", "The secret scanning signing keys could not be fetched; retry.");
@@ -35,14 +40,21 @@ const githubSignature: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-const reportLimit = bodyLimit({ maxSize: MAX_REPORT_BYTES, onError: (c) => errorResponse(c as never, new ApiError(413, "PAYLOAD_TOO_LARGE", `The body must be at most ${MAX_REPORT_BYTES} bytes.`)) });
+const reportLimit = bodyLimit({
+  maxSize: MAX_REPORT_BYTES,
+  onError: (c) => errorResponse(c as never, new ApiError(413, "PAYLOAD_TOO_LARGE", `The body must be at most ${MAX_REPORT_BYTES} bytes.`)),
+});
 
 export const GithubReport = z
   .array(
     z.object({
       token: z.string().max(1000).openapi({ example: "sk_live_3H8J2K5M_7N9P1Q4R6S8T0V2W4XJ5KD7F2T096QQ" }),
       type: z.string().max(200).optional(),
-      url: z.string().max(2000).optional().openapi({ example: "https://github.com/octocat/Hello-World/blob/12345600b9cbe38a219f39a9941c9319b600c002/foo/bar.txt" }),
+      url: z
+        .string()
+        .max(2000)
+        .optional()
+        .openapi({ example: "https://github.com/octocat/Hello-World/blob/12345600b9cbe38a219f39a9941c9319b600c002/foo/bar.txt" }),
       source: z.string().max(100).optional(),
     }),
   )
@@ -68,7 +80,13 @@ export const githubReportRoute = createRoute({
       description: "One label per token.",
       content: {
         "application/json": {
-          schema: z.array(z.object({ token_hash: z.string().openapi({ description: "SHA-256 of the token, hex." }), token_type: z.string(), label: z.enum(["true_positive", "false_positive"]) })),
+          schema: z.array(
+            z.object({
+              token_hash: z.string().openapi({ description: "SHA-256 of the token, hex." }),
+              token_type: z.string(),
+              label: z.enum(["true_positive", "false_positive"]),
+            }),
+          ),
         },
       },
     },
@@ -107,7 +125,10 @@ export const revokeLeakedRoute = createRoute({
   middleware: [possessionLimit, ...jsonBody] as const,
   request: { body: { required: true, content: { "application/json": { schema: PossessionReport } } } },
   responses: {
-    202: { description: "Received.", content: { "application/json": { schema: z.object({ received: z.number().int(), request_id: z.string(), timestamp: z.string() }) } } },
+    202: {
+      description: "Received.",
+      content: { "application/json": { schema: z.object({ received: z.number().int(), request_id: z.string(), timestamp: z.string() }) } },
+    },
     ...errorResponses([400, 413, 415, 422, 429]),
   },
 });

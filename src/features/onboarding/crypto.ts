@@ -7,7 +7,11 @@ export const PBKDF2_ITERATIONS = 100_000;
 export const PASSWORD_MIN = 12;
 export const PASSWORD_MAX = 128;
 
-const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 
 /** 32 random bytes as base64url (43 characters); only its SHA-256 is stored. */
 export async function newToken(): Promise<{ token: string; hash: string }> {

@@ -17,14 +17,15 @@ export interface WelcomeEmail {
   exposed?: { keyPrefix: string; url: string | null };
 }
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
 
 /** UTF-8 text as base64 in 76-character lines: mimetext sends a base64 part's data as given. */
 export const base64Lines = (s: string) => {
   let bin = "";
   for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/.{1,76}/g, "$&\r\n").trimEnd();
+  return btoa(bin)
+    .replace(/.{1,76}/g, "$&\r\n")
+    .trimEnd();
 };
 
 /** The bare address of "Name <address>". */
@@ -36,7 +37,10 @@ export const addressOf = (from: string) => /<([^>]+)>/.exec(from)?.[1] ?? from.t
  * only link in the email is ours.
  */
 export const unlinkable = (s: string) =>
-  s.replace(/\.(?=[\p{L}\p{N}])/gu, "[.]").replace(/:\/\//g, "[:]//").replace(/@(?=[\p{L}\p{N}])/gu, "[at]");
+  s
+    .replace(/\.(?=[\p{L}\p{N}])/gu, "[.]")
+    .replace(/:\/\//g, "[:]//")
+    .replace(/@(?=[\p{L}\p{N}])/gu, "[at]");
 
 export function renderWelcomeEmail(e: WelcomeEmail) {
   const kind = e.kind ?? "welcome_email";
@@ -45,10 +49,15 @@ export function renderWelcomeEmail(e: WelcomeEmail) {
   const tokenLink = expires !== null;
   // Fixed subjects: the org name is partner-chosen text, and a subject line is where phishing text would work best.
   const subject =
-    kind === "key_exposed" ? "A key of yours was found in public and revoked"
-    : kind === "password_reset" ? "Reset your password"
-    : kind === "access_restored" ? "Your access is restored"
-    : tokenLink ? "Set your password" : "Your new organization is ready";
+    kind === "key_exposed"
+      ? "A key of yours was found in public and revoked"
+      : kind === "password_reset"
+        ? "Reset your password"
+        : kind === "access_restored"
+          ? "Your access is restored"
+          : tokenLink
+            ? "Set your password"
+            : "Your new organization is ready";
   const opening = {
     welcome_email: `Welcome to ${orgName}.`,
     access_restored: `Your payment was received and access to ${orgName} is restored. Your previous API keys stay revoked: sign in to the console to create new ones.`,
@@ -61,7 +70,9 @@ export function renderWelcomeEmail(e: WelcomeEmail) {
       : "Set your password with this link, then sign in to the console to create your API keys:"
     : "Sign in to the console to create and manage your API keys:";
   const button = tokenLink ? (kind === "password_reset" ? "Reset your password" : "Set your password") : "Sign in";
-  const note = tokenLink ? `The link works once and expires on ${expires} (${kind === "password_reset" ? "1 hour" : "72 hours"} after it was sent).` : "No API key is ever sent by email.";
+  const note = tokenLink
+    ? `The link works once and expires on ${expires} (${kind === "password_reset" ? "1 hour" : "72 hours"} after it was sent).`
+    : "No API key is ever sent by email.";
   const text = [opening, "", action, "", e.link, "", note, "If you did not expect this email, ignore it."].join("\n");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111">
 <p>${escapeHtml(opening)}</p>

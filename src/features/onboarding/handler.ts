@@ -62,7 +62,10 @@ export const setPassword: RouteHandler<typeof setPasswordRoute, AppEnv> = async 
     // A password set or reset ends every console session of the user (a stolen session dies with the old password).
     endUserSessionsStatement(db, row.user_id, now, consumedByUs),
     // The owner's first password (from the invite, not a reset): their orgs' partners and the orgs hear of it.
-    ownerActivatedEvents(db, row.user_id, now, { sql: `${consumedByUs.sql} AND EXISTS (SELECT 1 FROM password_tokens WHERE token_hash = ? AND purpose = 'invite')`, binds: [...consumedByUs.binds, tokenHash] }),
+    ownerActivatedEvents(db, row.user_id, now, {
+      sql: `${consumedByUs.sql} AND EXISTS (SELECT 1 FROM password_tokens WHERE token_hash = ? AND purpose = 'invite')`,
+      binds: [...consumedByUs.binds, tokenHash],
+    }),
   ]);
   if (consumed.meta.changes !== 1) throw new ApiError(410, "TOKEN_USED", "This link has already been used."); // lost a race
   deliverEventsAfterResponse(c);
@@ -90,30 +93,32 @@ export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = asyn
   let batch: D1Result[];
   try {
     batch = await db.batch([
-    // The limits, checked and recorded in the batch: concurrent resends cannot both pass.
-    db
-      .prepare(
-        `INSERT INTO invite_resends (user_id, sent_at, request_id) SELECT ?, ?, ?
+      // The limits, checked and recorded in the batch: concurrent resends cannot both pass.
+      db
+        .prepare(
+          `INSERT INTO invite_resends (user_id, sent_at, request_id) SELECT ?, ?, ?
           WHERE ${hasNoPassword}
             AND NOT EXISTS (SELECT 1 FROM invite_resends WHERE user_id = ? AND sent_at > ?)
             AND (SELECT COUNT(*) FROM invite_resends WHERE user_id = ? AND sent_at > ?) < ?`,
-      )
-      .bind(userId, now, requestId, userId, userId, isoNow(nowMs - RESEND_SPACING_MS), userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY),
-    // One of the partner's daily welcome emails (fails past the quota: the whole batch rolls back, 429).
-    countStatement(db, partnerId, "welcome_emails", dailyCap, nowMs, ours),
-    // The old link dies now, not when the new email goes out.
-    db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND ${ours.sql}`).bind(now, userId, ...ours.binds),
-    db
-      .prepare(`INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'welcome_email', json_object('user_id', CAST(? AS INTEGER), 'org_id', ?), ?, ? WHERE ${ours.sql}`)
-      .bind(outboxId, userId, org.org_id, now, now, ...ours.binds),
-    auditStatement(db, { event_type: "INVITE_RESENT", actor: `partner:${partnerId}`, org_id: org.org_id, request_id: requestId }, now, ours),
-    db
-      .prepare(
-        `SELECT ${hasNoPassword} AS no_password,
+        )
+        .bind(userId, now, requestId, userId, userId, isoNow(nowMs - RESEND_SPACING_MS), userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY),
+      // One of the partner's daily welcome emails (fails past the quota: the whole batch rolls back, 429).
+      countStatement(db, partnerId, "welcome_emails", dailyCap, nowMs, ours),
+      // The old link dies now, not when the new email goes out.
+      db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND ${ours.sql}`).bind(now, userId, ...ours.binds),
+      db
+        .prepare(
+          `INSERT INTO outbox (id, kind, payload, created_at, updated_at) SELECT ?, 'welcome_email', json_object('user_id', CAST(? AS INTEGER), 'org_id', ?), ?, ? WHERE ${ours.sql}`,
+        )
+        .bind(outboxId, userId, org.org_id, now, now, ...ours.binds),
+      auditStatement(db, { event_type: "INVITE_RESENT", actor: `partner:${partnerId}`, org_id: org.org_id, request_id: requestId }, now, ours),
+      db
+        .prepare(
+          `SELECT ${hasNoPassword} AS no_password,
                 (SELECT MAX(sent_at) FROM invite_resends WHERE user_id = ? AND request_id <> ?) AS last_at,
                 (SELECT sent_at FROM invite_resends WHERE user_id = ? AND sent_at > ? ORDER BY sent_at DESC LIMIT 1 OFFSET ?) AS day_oldest_at`,
-      )
-      .bind(userId, userId, requestId, userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY - 1),
+        )
+        .bind(userId, userId, requestId, userId, isoNow(nowMs - DAY_MS), RESEND_PER_DAY - 1),
     ]);
   } catch (err) {
     if (isQuotaExceeded(err)) throw quotaExceeded("welcome_emails", dailyCap, nowMs);
@@ -126,13 +131,24 @@ export const resendInvite: RouteHandler<typeof resendInviteRoute, AppEnv> = asyn
     // Wait for whichever limit frees up last: the 10-minute spacing, or the oldest of the day's five.
     const freeAt = Math.max(s.last_at ? Date.parse(s.last_at) + RESEND_SPACING_MS : 0, s.day_oldest_at ? Date.parse(s.day_oldest_at) + DAY_MS : 0);
     const retryAfter = String(Math.max(1, Math.ceil((freeAt - nowMs) / 1000)));
-    throw new ApiError(429, "RATE_LIMITED", `At most one invite per ${RESEND_SPACING_MS / 60_000} minutes and ${RESEND_PER_DAY} per day; retry later.`, undefined, { "Retry-After": retryAfter });
+    throw new ApiError(
+      429,
+      "RATE_LIMITED",
+      `At most one invite per ${RESEND_SPACING_MS / 60_000} minutes and ${RESEND_PER_DAY} per day; retry later.`,
+      undefined,
+      { "Retry-After": retryAfter },
+    );
   }
   c.executionCtx.waitUntil(enqueueOutbox(c.env.OUTBOX_QUEUE, [outboxId]));
   return c.json({ organizationIdentifier: org.identifier, userId, inviteQueued: true as const }, 202);
 };
 
-const securityHeaders = { "Content-Security-Policy": PAGE_CSP, "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store" };
+const securityHeaders = {
+  "Content-Security-Policy": PAGE_CSP,
+  "Referrer-Policy": "no-referrer",
+  "X-Content-Type-Options": "nosniff",
+  "Cache-Control": "no-store",
+};
 
 export const page: Handler<AppEnv> = (c) => c.html(PAGE_HTML, 200, { ...securityHeaders, "X-Frame-Options": "DENY" });
 export const pageScript: Handler<AppEnv> = (c) => c.body(PAGE_JS, 200, { ...securityHeaders, "Content-Type": "text/javascript; charset=utf-8" });

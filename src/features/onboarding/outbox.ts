@@ -47,7 +47,14 @@ export const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
 export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bindings) {
   if (!publicBaseUrl(env)) {
     // No link to send: never a silent localhost link. The rows stay pending (the cron re-enqueues them once fixed).
-    console.error(JSON.stringify({ level: "error", request_id: newRequestId(), event: "outbox_paused", error: "PUBLIC_BASE_URL is not set: set it to this Worker's public https origin" }));
+    console.error(
+      JSON.stringify({
+        level: "error",
+        request_id: newRequestId(),
+        event: "outbox_paused",
+        error: "PUBLIC_BASE_URL is not set: set it to this Worker's public https origin",
+      }),
+    );
     batch.retryAll({ delaySeconds: 300 });
     return;
   }
@@ -63,11 +70,17 @@ export async function consumeOutbox(batch: MessageBatch<OutboxMessage>, env: Bin
     const isReset = `(SELECT kind = 'password_reset' FROM outbox WHERE id = ? AND claim_id = ?)`;
     return [
       db
-        .prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claim_id = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING payload, attempts`)
+        .prepare(
+          `UPDATE outbox SET status = 'sending', attempts = attempts + 1, claim_id = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING payload, attempts`,
+        )
         .bind(claimId, isoNow(now), id),
       // A new link retires every older one of this user. An invite link only for an owner with no password yet (one
       // who has a password is sent to the console's sign-in instead); a reset link for anyone who asked.
-      db.prepare(`UPDATE password_tokens SET used_at = ? WHERE user_id = ${userOf} AND used_at IS NULL AND (${isReset} OR EXISTS (SELECT 1 FROM users WHERE id = ${userOf} AND password_hash IS NULL))`).bind(isoNow(now), id, claimId, id, claimId, id, claimId),
+      db
+        .prepare(
+          `UPDATE password_tokens SET used_at = ? WHERE user_id = ${userOf} AND used_at IS NULL AND (${isReset} OR EXISTS (SELECT 1 FROM users WHERE id = ${userOf} AND password_hash IS NULL))`,
+        )
+        .bind(isoNow(now), id, claimId, id, claimId, id, claimId),
       db
         .prepare(
           `INSERT INTO password_tokens (token_hash, user_id, created_at, expires_at, purpose)
@@ -138,7 +151,18 @@ async function send(env: Bindings, d: Delivery): Promise<Outcome> {
   // A token link when one was made; else the owner already has a password: the console's sign-in page.
   const link = d.tokenMade ? `${publicBaseUrl(env)}/set-password#token=${d.token}` : `${publicBaseUrl(env)}/console/sign-in`;
   try {
-    const raw = toMime({ from: env.EMAIL_FROM, to: d.recipient.email, orgName: d.recipient.name, link, expiresAt: d.tokenMade ? d.expiresAt : null, kind: d.recipient.kind, exposed: d.recipient.key_prefix ? { keyPrefix: d.recipient.key_prefix, url: d.recipient.url } : undefined }, d.id);
+    const raw = toMime(
+      {
+        from: env.EMAIL_FROM,
+        to: d.recipient.email,
+        orgName: d.recipient.name,
+        link,
+        expiresAt: d.tokenMade ? d.expiresAt : null,
+        kind: d.recipient.kind,
+        exposed: d.recipient.key_prefix ? { keyPrefix: d.recipient.key_prefix, url: d.recipient.url } : undefined,
+      },
+      d.id,
+    );
     await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), d.recipient.email, raw));
     return { d, status: "sent", detail: `attempts=${d.claimed.attempts}` };
   } catch (err) {

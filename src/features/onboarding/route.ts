@@ -25,7 +25,10 @@ export const checkTokenRoute = createRoute({
   middleware: jsonBody,
   request: { body: { required: true, content: { "application/json": { schema: z.object({ token: Token }) } } } },
   responses: {
-    200: { description: "The link can be used.", content: { "application/json": { schema: z.object({ valid: z.literal(true), expires_at: z.string(), ...Envelope }) } } },
+    200: {
+      description: "The link can be used.",
+      content: { "application/json": { schema: z.object({ valid: z.literal(true), expires_at: z.string(), ...Envelope }) } },
+    },
     ...tokenErrors,
   },
 });
@@ -57,7 +60,10 @@ export const setPasswordRoute = createRoute({
     },
   },
   responses: {
-    200: { description: "The password is set; the link is used up.", content: { "application/json": { schema: z.object({ password_set: z.literal(true), ...Envelope }) } } },
+    200: {
+      description: "The password is set; the link is used up.",
+      content: { "application/json": { schema: z.object({ password_set: z.literal(true), ...Envelope }) } },
+    },
     ...tokenErrors,
   },
 });
@@ -71,7 +77,12 @@ export const resendInviteRoute = createRoute({
   summary: "Send the owner a fresh set-password link (the old one stops working)",
   middleware: [requirePartnerKey] as const,
   request: {
-    params: z.object({ identifier: z.string().uuid("Must be an organization UUID.").openapi({ param: { name: "identifier", in: "path" } }) }),
+    params: z.object({
+      identifier: z
+        .string()
+        .uuid("Must be an organization UUID.")
+        .openapi({ param: { name: "identifier", in: "path" } }),
+    }),
   },
   responses: {
     202: {

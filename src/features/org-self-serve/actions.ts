@@ -35,7 +35,14 @@ export function rotateStatements(a: KeyAction, keyType: OrgKeyType, window: numb
     ...keyRotatedEvents(a.db, a.orgId, keyType, key.prefix, now, window ? isoNow(a.nowMs + window * 1000) : null, a.mine),
     auditStatement(
       a.db,
-      { event_type: "KEY_ROTATED", actor: a.actor, org_id: a.orgId, key_prefix: KEY_TYPES[keyType] + key.prefix, request_id: a.requestId, detail: `${detail}${window ? ` expire_previous_in_seconds=${window}` : ""}` },
+      {
+        event_type: "KEY_ROTATED",
+        actor: a.actor,
+        org_id: a.orgId,
+        key_prefix: KEY_TYPES[keyType] + key.prefix,
+        request_id: a.requestId,
+        detail: `${detail}${window ? ` expire_previous_in_seconds=${window}` : ""}`,
+      },
       now,
       a.mine,
     ),
@@ -60,6 +67,18 @@ export function claimStatements(a: KeyAction, client: MintedKey, server: MintedK
     insertOrgKey(a.db, a.orgId, client, hashes[0], pepperId, now, a.mine),
     insertOrgKey(a.db, a.orgId, server, hashes[1], pepperId, now, a.mine),
     keysCreatedEvents(a.db, a.orgId, now, a.mine),
-    auditStatement(a.db, { event_type: "KEYS_CREATED", actor: a.actor, org_id: a.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: a.requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now, a.mine),
+    auditStatement(
+      a.db,
+      {
+        event_type: "KEYS_CREATED",
+        actor: a.actor,
+        org_id: a.orgId,
+        key_prefix: KEY_TYPES.ck_live + client.prefix,
+        request_id: a.requestId,
+        detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}`,
+      },
+      now,
+      a.mine,
+    ),
   ];
 }

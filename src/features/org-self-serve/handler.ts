@@ -60,7 +60,12 @@ export const rotateOwnKey: RouteHandler<typeof rotateOwnKeyRoute, AppEnv> = asyn
   const stored = { rotated: true as const, org_id: me.org_id, key_type: keyType, prefix: key.prefix, rotated_at: now };
   const result = callerOutcome(mine, me.key_id, { sql: "json(?)", binds: [JSON.stringify(stored)] });
   const outcome = idempotencyKey
-    ? await runIdempotentBatch(c, statements, { endpoint: rotateEndpoint(me.key_id), key: idempotencyKey, fingerprint: await rotateFingerprint(me.key_type, body), result, minted: [key.plaintext] }, envelope(c))
+    ? await runIdempotentBatch(
+        c,
+        statements,
+        { endpoint: rotateEndpoint(me.key_id), key: idempotencyKey, fingerprint: await rotateFingerprint(me.key_type, body), result, minted: [key.plaintext] },
+        envelope(c),
+      )
     : await runWithOutcome(db, statements, result);
   if (outcome.replay) return outcome.replay as never;
   forgetOrg(me.org_id);
@@ -92,15 +97,24 @@ export const auditLog: RouteHandler<typeof auditLogRoute, AppEnv> = async (c) =>
   const { event_type: eventType, since, until, limit } = c.req.valid("query");
   const where = ["org_id = ?"];
   const binds: unknown[] = [c.get("org").org_id];
-  if (eventType) (where.push("event_type = ?"), binds.push(eventType));
-  if (since) (where.push("created_at >= ?"), binds.push(since));
-  if (until) (where.push("created_at < ?"), binds.push(until));
+  if (eventType) where.push("event_type = ?"), binds.push(eventType);
+  if (since) where.push("created_at >= ?"), binds.push(since);
+  if (until) where.push("created_at < ?"), binds.push(until);
   const { results } = await c.env.DB.prepare(
     `SELECT id, event_type, actor, key_prefix, request_id, detail, count, created_at FROM audit_log
       WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT ?`,
   )
     .bind(...binds, limit)
-    .all<{ id: number; event_type: string; actor: string; key_prefix: string | null; request_id: string; detail: string | null; count: number; created_at: string }>();
+    .all<{
+      id: number;
+      event_type: string;
+      actor: string;
+      key_prefix: string | null;
+      request_id: string;
+      detail: string | null;
+      count: number;
+      created_at: string;
+    }>();
   return c.json({ results, count: results.length, ...envelope(c) }, 200);
 };
 

@@ -34,7 +34,6 @@ export const callerOutcome = (mine: SqlExpression, callerKeyId: number, success:
   binds: [...success.binds, ...mine.binds, callerKeyId],
 });
 
-
 /** Revokes the org's live keys of one type (a key in a rotation window too: revoking takes no window); returns their prefixes. */
 export const revokeKeysOfType = (db: D1Database, orgId: string, keyType: Exclude<KeyType, "kvqp">, now: string, where: SqlExpression) =>
   db
@@ -55,6 +54,8 @@ export interface OrgKeyListRow {
 
 /** The org's keys, newest first: no hash, no pepper id. */
 export const listOrgKeysStatement = (db: D1Database, orgId: string, limit: number) =>
-  db.prepare(`SELECT key_type, prefix, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE org_id = ? ORDER BY id DESC LIMIT ?`).bind(orgId, limit);
+  db
+    .prepare(`SELECT key_type, prefix, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE org_id = ? ORDER BY id DESC LIMIT ?`)
+    .bind(orgId, limit);
 
 export const listOrgKeys = (db: D1Database, orgId: string, limit: number) => listOrgKeysStatement(db, orgId, limit).all<OrgKeyListRow>();

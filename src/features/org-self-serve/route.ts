@@ -35,7 +35,7 @@ export const rotateOwnKeyRoute = createRoute({
   security,
   summary: "Rotate one of your org's keys: a new key of that type, shown once; the old one fails from now on",
   description:
-    "Needs the server key. Without a body, rotates the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
+    'Needs the server key. Without a body, rotates the server key you call with; with `{"key_type": "ck_live"}`, ' +
     "rotates the client key (for a client key that leaked out of a web page, or to restore one after a revoke). " +
     "`expire_previous_in_seconds` keeps the replaced key working that long, so clients can move over without downtime.",
   middleware: [requireOrgKeyOrReplay(replayOwnRotation), requireServerKey, requireControllingKey(replayOwnRotation), ...optionalJsonBody] as const,
@@ -75,7 +75,7 @@ export const revokeOwnKeyRoute = createRoute({
   security,
   summary: "Revoke one of your org's keys for good",
   description:
-    "Needs the server key. Without a body, revokes the server key you call with; with `{\"key_type\": \"ck_live\"}`, " +
+    'Needs the server key. Without a body, revokes the server key you call with; with `{"key_type": "ck_live"}`, ' +
     "revokes the client key (rotate with the same body to get a new one).",
   middleware: [requireOrgKey, requireServerKey, requireControllingKey(), ...optionalJsonBody] as const,
   request: { body: keyTypeBody },
@@ -84,7 +84,14 @@ export const revokeOwnKeyRoute = createRoute({
       description: "Revoked.",
       content: {
         "application/json": {
-          schema: z.object({ revoked: z.literal(true), org_id: z.string(), key_type: z.enum(KEY_TYPES_OF_ORG), prefix: z.string(), revoked_at: z.string(), ...Envelope }),
+          schema: z.object({
+            revoked: z.literal(true),
+            org_id: z.string(),
+            key_type: z.enum(KEY_TYPES_OF_ORG),
+            prefix: z.string(),
+            revoked_at: z.string(),
+            ...Envelope,
+          }),
         },
       },
     },
@@ -128,7 +135,9 @@ export const auditLogRoute = createRoute({
                 key_prefix: z.string().nullable(),
                 request_id: z.string(),
                 detail: z.string().nullable(),
-                count: z.number().int().openapi({ description: "How many events this row stands for: auth failures and rate-limit refusals are counted into one row per subject per minute." }),
+                count: z.number().int().openapi({
+                  description: "How many events this row stands for: auth failures and rate-limit refusals are counted into one row per subject per minute.",
+                }),
                 created_at: z.string(),
               }),
             ),
@@ -152,7 +161,10 @@ export const OrgKey = z
     created_at: z.string(),
     expires_at: z.string().nullable(),
     revoked_at: z.string().nullable(),
-    last_used_at: z.string().nullable().openapi({ description: "The minute it last authenticated or verified (written within seconds, off the request path)." }),
+    last_used_at: z
+      .string()
+      .nullable()
+      .openapi({ description: "The minute it last authenticated or verified (written within seconds, off the request path)." }),
   })
   .openapi("OrgKey");
 

@@ -100,7 +100,18 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     insertOrgKey(db, org.orgId, server, serverHash, pepper.id, now),
     eventStatement(db, "org.created", org.orgId, { external_id: body.externalId, keys: "minted" }, now),
     keysCreatedEvents(db, org.orgId, now),
-    auditStatement(db, { event_type: "ORG_PROVISIONED", actor, org_id: org.orgId, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}` }, now),
+    auditStatement(
+      db,
+      {
+        event_type: "ORG_PROVISIONED",
+        actor,
+        org_id: org.orgId,
+        key_prefix: KEY_TYPES.ck_live + client.prefix,
+        request_id: requestId,
+        detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}`,
+      },
+      now,
+    ),
     auditStatement(db, { event_type: "USER_CREATED", actor, org_id: org.orgId, request_id: requestId, detail: "role=owner" }, now),
     q.insertWelcomeEmail(db, outboxId, org.orgId, body.email, now),
     q.selectProvisioned(db, org.orgId),
@@ -124,7 +135,11 @@ export const provision: RouteHandler<typeof provisionRoute, AppEnv> = async (c) 
     }
     if (violated === "users_email_lower_unique") throw await emailTaken(c, partnerId, requestId, nowMs);
     if (isQuotaExceeded(err)) {
-      await auditFailure(c, { event_type: "PARTNER_QUOTA_EXCEEDED", actor, detail: `quota=welcome_emails cap=${dailyCap}`, ip: clientIp(c) }, `${partnerId}|welcome_emails`);
+      await auditFailure(
+        c,
+        { event_type: "PARTNER_QUOTA_EXCEEDED", actor, detail: `quota=welcome_emails cap=${dailyCap}`, ip: clientIp(c) },
+        `${partnerId}|welcome_emails`,
+      );
       throw quotaExceeded("welcome_emails", dailyCap, nowMs);
     }
     throw err;
@@ -158,12 +173,20 @@ async function emailTaken(c: AppContext, partnerId: string, requestId: string, n
   const db = c.env.DB;
   try {
     await db.batch([
-      auditStatement(db, { event_type: "PROVISION_EMAIL_TAKEN", actor: `partner:${partnerId}`, request_id: requestId, ip: clientIp(c), detail: "status=409" }, isoNow(nowMs)),
+      auditStatement(
+        db,
+        { event_type: "PROVISION_EMAIL_TAKEN", actor: `partner:${partnerId}`, request_id: requestId, ip: clientIp(c), detail: "status=409" },
+        isoNow(nowMs),
+      ),
       countStatement(db, partnerId, "email_taken", EMAIL_TAKEN_PER_HOUR, nowMs),
     ]);
   } catch (err) {
     if (!isQuotaExceeded(err)) throw err;
-    await auditFailure(c, { event_type: "PARTNER_QUOTA_EXCEEDED", actor: `partner:${partnerId}`, detail: `quota=email_taken cap=${EMAIL_TAKEN_PER_HOUR}`, ip: clientIp(c) }, `${partnerId}|email_taken`);
+    await auditFailure(
+      c,
+      { event_type: "PARTNER_QUOTA_EXCEEDED", actor: `partner:${partnerId}`, detail: `quota=email_taken cap=${EMAIL_TAKEN_PER_HOUR}`, ip: clientIp(c) },
+      `${partnerId}|email_taken`,
+    );
     return quotaExceeded("email_taken", EMAIL_TAKEN_PER_HOUR, nowMs);
   }
   return new ApiError(409, "EMAIL_TAKEN", "An account with this email already exists.");
@@ -216,13 +239,28 @@ export const rotateKeys: RouteHandler<typeof rotateKeysRoute, AppEnv> = async (c
     insertOrgKey(db, row.org_id, server, serverHash, pepper.id, now, mine),
     ...keyRotatedEvents(db, row.org_id, "ck_live", client.prefix, now, window ? isoNow(nowMs + window * 1000) : null, mine),
     ...keyRotatedEvents(db, row.org_id, "sk_live", server.prefix, now, window ? isoNow(nowMs + window * 1000) : null, mine),
-    auditStatement(db, { event_type: "KEY_ROTATED", actor: `partner:${partnerId}`, org_id: row.org_id, key_prefix: KEY_TYPES.ck_live + client.prefix, request_id: requestId, detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}` }, now, mine),
+    auditStatement(
+      db,
+      {
+        event_type: "KEY_ROTATED",
+        actor: `partner:${partnerId}`,
+        org_id: row.org_id,
+        key_prefix: KEY_TYPES.ck_live + client.prefix,
+        request_id: requestId,
+        detail: `server_key=${KEY_TYPES.sk_live}${server.prefix}${window ? ` expire_previous_in_seconds=${window}` : ""}`,
+      },
+      now,
+      mine,
+    ),
   ];
   // 200 when the org was active (this request marked it), else 409: a suspended or revoked org gets no live keys.
   const result = outcomeUnderMark(
     mine,
     { sql: "json(?)", binds: [JSON.stringify(toPartnerOrganization({ ...row, client_prefix: client.prefix, server_prefix: server.prefix }))] },
-    { sql: `'The organization is ' || (SELECT status FROM organizations WHERE org_id = ?) || ${sqlText("; keys are rotated only for an active organization.")}`, binds: [row.org_id] },
+    {
+      sql: `'The organization is ' || (SELECT status FROM organizations WHERE org_id = ?) || ${sqlText("; keys are rotated only for an active organization.")}`,
+      binds: [row.org_id],
+    },
   );
   const outcome = idempotencyKey
     ? await runIdempotentBatch(c, statements, {

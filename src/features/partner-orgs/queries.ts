@@ -63,8 +63,7 @@ export const provisionedResult = (orgId: string, clientPrefix: string, serverPre
   binds: [clientPrefix, serverPrefix, orgId],
 });
 
-export const selectProvisioned = (db: D1Database, orgId: string) =>
-  db.prepare(`SELECT owner_user_id, slug FROM organizations WHERE org_id = ?`).bind(orgId);
+export const selectProvisioned = (db: D1Database, orgId: string) => db.prepare(`SELECT owner_user_id, slug FROM organizations WHERE org_id = ?`).bind(orgId);
 
 export interface PartnerOrgRow {
   seq: number;
@@ -92,26 +91,18 @@ const SELECT_PARTNER_ORG = `SELECT o.seq, o.org_id, o.owner_user_id, o.identifie
 type Reader = D1Database | D1DatabaseSession;
 
 export const findByIdentifier = (db: Reader, partnerId: string, identifier: string) =>
-  db
-    .prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.identifier = ?`)
-    .bind(partnerId, identifier)
-    .first<PartnerOrgRow>();
+  db.prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.identifier = ?`).bind(partnerId, identifier).first<PartnerOrgRow>();
 
 export const findByExternalId = (db: Reader, partnerId: string, externalId: string) =>
-  db
-    .prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.external_id = ?`)
-    .bind(partnerId, externalId)
-    .first<PartnerOrgRow>();
+  db.prepare(`${SELECT_PARTNER_ORG} WHERE o.partner_id = ? AND o.external_id = ?`).bind(partnerId, externalId).first<PartnerOrgRow>();
 
 /** One page, newest first, by keyset on seq: the same index range scan at any depth. Plus the total, in one batch. */
 export function listPage(db: Reader, partnerId: string, opts: { externalId?: string; beforeSeq?: number; limit: number }) {
   const where = ["o.partner_id = ?"];
   const binds: unknown[] = [partnerId];
-  if (opts.externalId !== undefined) (where.push("o.external_id = ?"), binds.push(opts.externalId));
-  if (opts.beforeSeq !== undefined) (where.push("o.seq < ?"), binds.push(opts.beforeSeq));
-  const page = db
-    .prepare(`${SELECT_PARTNER_ORG} WHERE ${where.join(" AND ")} ORDER BY o.seq DESC LIMIT ?`)
-    .bind(...binds, opts.limit + 1);
+  if (opts.externalId !== undefined) where.push("o.external_id = ?"), binds.push(opts.externalId);
+  if (opts.beforeSeq !== undefined) where.push("o.seq < ?"), binds.push(opts.beforeSeq);
+  const page = db.prepare(`${SELECT_PARTNER_ORG} WHERE ${where.join(" AND ")} ORDER BY o.seq DESC LIMIT ?`).bind(...binds, opts.limit + 1);
   const total =
     opts.externalId === undefined
       ? db.prepare(`SELECT org_count AS n FROM partners WHERE partner_id = ?`).bind(partnerId)

@@ -26,7 +26,10 @@ export const PartnerOrganization = z
     partnerExternalId: z.string().nullable().openapi({ example: "acme-corp" }),
     clientKeyPrefix: z.string().nullable().openapi({ description: "8 characters after ck_live_.", example: "7M2K9Q4W" }),
     serverKeyPrefix: z.string().nullable().openapi({ description: "8 characters after sk_live_.", example: "9Z8Y7X6W" }),
-    clientKeyLastUsedAt: z.string().nullable().openapi({ description: "The minute the current client key last verified or authenticated; null if never (or in a minting response).", example: "2026-11-22T10:04:00.000Z" }),
+    clientKeyLastUsedAt: z.string().nullable().openapi({
+      description: "The minute the current client key last verified or authenticated; null if never (or in a minting response).",
+      example: "2026-11-22T10:04:00.000Z",
+    }),
     serverKeyLastUsedAt: z.string().nullable().openapi({ description: "The same for the current server key.", example: null }),
   })
   .openapi("PartnerOrganization");
@@ -148,7 +151,11 @@ export const getByExternalIdRoute = createRoute({
   middleware: [requirePartnerKey] as const,
   request: {
     params: z.object({
-      externalId: z.string().min(1).max(128).openapi({ param: { name: "externalId", in: "path" }, example: "acme-corp" }),
+      externalId: z
+        .string()
+        .min(1)
+        .max(128)
+        .openapi({ param: { name: "externalId", in: "path" }, example: "acme-corp" }),
     }),
   },
   responses: {
@@ -172,6 +179,9 @@ export const rotateKeysRoute = createRoute({
   request: { params: IdentifierParam, headers: OptionalIdempotencyKey, body: optionalRotationBody },
   responses: {
     200: ok("The organization with its new keys.", PartnerOrganization),
-    ...errorResponses([400, 401, 404, 409, 422, 500], { 409: "ORG_STATE_CONFLICT: the organization is not active (suspended or revoked): no new keys", 422: "IDEMPOTENCY_KEY_REUSED" }),
+    ...errorResponses([400, 401, 404, 409, 422, 500], {
+      409: "ORG_STATE_CONFLICT: the organization is not active (suspended or revoked): no new keys",
+      422: "IDEMPOTENCY_KEY_REUSED",
+    }),
   },
 });

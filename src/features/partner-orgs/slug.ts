@@ -4,8 +4,28 @@
 const MAX_SLUG_LENGTH = 50;
 // A personal mailbox's domain says nothing about the business; its local part says more.
 const WEBMAIL = new Set([
-  "gmail", "googlemail", "outlook", "hotmail", "live", "msn", "yahoo", "icloud", "me", "mac", "aol",
-  "proton", "protonmail", "pm", "gmx", "mail", "yandex", "zoho", "fastmail", "hey", "qq", "163",
+  "gmail",
+  "googlemail",
+  "outlook",
+  "hotmail",
+  "live",
+  "msn",
+  "yahoo",
+  "icloud",
+  "me",
+  "mac",
+  "aol",
+  "proton",
+  "protonmail",
+  "pm",
+  "gmx",
+  "mail",
+  "yandex",
+  "zoho",
+  "fastmail",
+  "hey",
+  "qq",
+  "163",
 ]);
 
 export function slugify(text: string): string {

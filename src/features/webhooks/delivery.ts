@@ -56,7 +56,8 @@ type Result =
   | { kind: "skipped"; error: string };
 
 /** The body every attempt of an event sends (the same bytes each time): Standard Webhooks' {type, timestamp, data}. */
-export const eventBody = (e: { type: string; data: string; created_at: string }) => JSON.stringify({ type: e.type, timestamp: e.created_at, data: JSON.parse(e.data) });
+export const eventBody = (e: { type: string; data: string; created_at: string }) =>
+  JSON.stringify({ type: e.type, timestamp: e.created_at, data: JSON.parse(e.data) });
 
 /** The Standard Webhooks headers for one attempt: each current secret signs (two during a secret's 24-hour overlap). */
 export async function signedHeaders(secrets: Uint8Array[], id: string, timestamp: number, body: string): Promise<Record<string, string>> {
@@ -77,11 +78,24 @@ async function attempt(env: Bindings, d: Claimed, nowMs: number): Promise<Result
     secrets.push(await decryptSecret(env, d.endpoint_id, d.previous_secret_ciphertext));
   }
   if (!secrets[0]) {
-    console.error(JSON.stringify({ level: "error", request_id: newRequestId(), event: "webhook_secret_unavailable", endpoint_id: d.endpoint_id, error: "no WEBHOOK_SECRET_KEY decrypts this endpoint's secret" }));
+    console.error(
+      JSON.stringify({
+        level: "error",
+        request_id: newRequestId(),
+        event: "webhook_secret_unavailable",
+        endpoint_id: d.endpoint_id,
+        error: "no WEBHOOK_SECRET_KEY decrypts this endpoint's secret",
+      }),
+    );
     return { kind: "error", status: null, error: "secret_unavailable" };
   }
   const body = eventBody({ type: d.type, data: d.data, created_at: d.event_created_at });
-  const headers = await signedHeaders(secrets.filter((s): s is Uint8Array => s !== null), d.event_id, Math.floor(nowMs / 1000), body);
+  const headers = await signedHeaders(
+    secrets.filter((s): s is Uint8Array => s !== null),
+    d.event_id,
+    Math.floor(nowMs / 1000),
+    body,
+  );
   try {
     const res = await fetch(d.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS) });
     await res.body?.cancel();
@@ -140,7 +154,11 @@ export async function deliverDue(env: Bindings, nowMs = Date.now()): Promise<{ d
     if (result.kind === "skipped") {
       counts.failed++;
       statements.push(
-        db.prepare(`UPDATE webhook_deliveries SET status = 'failed', attempts = attempts - 1, last_error = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ? AND claim_id = ?`).bind(result.error, finishedAt, d.id, claimId),
+        db
+          .prepare(
+            `UPDATE webhook_deliveries SET status = 'failed', attempts = attempts - 1, last_error = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ? AND claim_id = ?`,
+          )
+          .bind(result.error, finishedAt, d.id, claimId),
       );
       continue;
     }
@@ -158,20 +176,38 @@ export async function deliverDue(env: Bindings, nowMs = Date.now()): Promise<{ d
     counts[final === "pending" ? "retrying" : final]++;
     statements.push(
       db
-        .prepare(`UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND claim_id = ?`)
+        .prepare(
+          `UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ? AND claim_id = ?`,
+        )
         .bind(final, status, error, next, finishedAt, d.id, claimId),
       db
-        .prepare(`INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, status_code, error, duration_ms, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .prepare(
+          `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, status_code, error, duration_ms, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
         .bind(d.id, d.endpoint_id, d.event_id, d.attempts, status, error, ms, next, finishedAt),
     );
     if (result.kind === "delivered") {
-      statements.push(db.prepare(`UPDATE webhook_endpoints SET status = 'enabled', status_reason = NULL, updated_at = ? WHERE id = ? AND status = 'failing'`).bind(finishedAt, d.endpoint_id));
+      statements.push(
+        db
+          .prepare(`UPDATE webhook_endpoints SET status = 'enabled', status_reason = NULL, updated_at = ? WHERE id = ? AND status = 'failing'`)
+          .bind(finishedAt, d.endpoint_id),
+      );
     } else if (result.kind === "gone") {
       statements.push(
-        db.prepare(`UPDATE webhook_endpoints SET status = 'disabled', status_reason = ?, updated_at = ? WHERE id = ?`).bind(`answered 410 Gone at ${finishedAt}`, finishedAt, d.endpoint_id),
+        db
+          .prepare(`UPDATE webhook_endpoints SET status = 'disabled', status_reason = ?, updated_at = ? WHERE id = ?`)
+          .bind(`answered 410 Gone at ${finishedAt}`, finishedAt, d.endpoint_id),
       );
     } else if (final === "failed") {
-      dead.push({ delivery_id: d.id, event_id: d.event_id, event_type: d.type, endpoint_id: d.endpoint_id, attempts: d.attempts, last_status_code: status, last_error: error });
+      dead.push({
+        delivery_id: d.id,
+        event_id: d.event_id,
+        event_type: d.type,
+        endpoint_id: d.endpoint_id,
+        attempts: d.attempts,
+        last_status_code: status,
+        last_error: error,
+      });
       statements.push(
         db
           .prepare(`UPDATE webhook_endpoints SET status = 'failing', status_reason = ?, updated_at = ? WHERE id = ? AND status = 'enabled'`)
@@ -219,7 +255,9 @@ export async function sweepWebhooks(env: Bindings, nowMs = Date.now()) {
     timeEvent("key.expiring", "1h", "key.expiring:1h:", now, at(nowMs + 3600_000)),
     // A window that ended in the last 7 days (older ones were reported when they ended, or before events existed).
     timeEvent("key.expired", null, "key.expired:", at(nowMs - 7 * DAY_MS), now),
-    db.prepare(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE status = 'delivering' AND updated_at < ?`).bind(now, now, at(nowMs - CLAIM_STUCK_MS)),
+    db
+      .prepare(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE status = 'delivering' AND updated_at < ?`)
+      .bind(now, now, at(nowMs - CLAIM_STUCK_MS)),
     db.prepare(`DELETE FROM webhook_attempts WHERE created_at < ?`).bind(at(nowMs - WEBHOOK_RETENTION_DAYS * DAY_MS)),
     db.prepare(`DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND updated_at < ?`).bind(at(nowMs - WEBHOOK_RETENTION_DAYS * DAY_MS)),
     db
@@ -238,7 +276,9 @@ export async function reencryptSecrets(env: Bindings): Promise<number> {
   const db = env.DB;
   const key = await currentSecretKey(env);
   const { results } = await db
-    .prepare(`SELECT id, secret_ciphertext, previous_secret_ciphertext FROM webhook_endpoints WHERE secret_key_id != ?1 OR previous_secret_key_id != ?1 LIMIT 100`)
+    .prepare(
+      `SELECT id, secret_ciphertext, previous_secret_ciphertext FROM webhook_endpoints WHERE secret_key_id != ?1 OR previous_secret_key_id != ?1 LIMIT 100`,
+    )
     .bind(key.id)
     .all<{ id: string; secret_ciphertext: string; previous_secret_ciphertext: string | null }>();
   const updates: D1PreparedStatement[] = [];
@@ -250,7 +290,9 @@ export async function reencryptSecrets(env: Bindings): Promise<number> {
     const sealedPrevious = previous ? await encryptSecret(key, row.id, previous) : null;
     updates.push(
       db
-        .prepare(`UPDATE webhook_endpoints SET secret_ciphertext = ?, secret_key_id = ?, previous_secret_ciphertext = ?, previous_secret_key_id = ? WHERE id = ? AND secret_ciphertext = ?`)
+        .prepare(
+          `UPDATE webhook_endpoints SET secret_ciphertext = ?, secret_key_id = ?, previous_secret_ciphertext = ?, previous_secret_key_id = ? WHERE id = ? AND secret_ciphertext = ?`,
+        )
         .bind(sealed.ciphertext, key.id, sealedPrevious?.ciphertext ?? null, sealedPrevious ? key.id : null, row.id, row.secret_ciphertext),
     );
   }

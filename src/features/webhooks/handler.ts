@@ -43,8 +43,10 @@ const toEndpoint = (r: EndpointRow, now = isoNow()) => ({
 });
 
 const notFound = () => new ApiError(404, "NOT_FOUND", "No such webhook endpoint.");
-const disabled = () => new ApiError(409, "WEBHOOK_ENDPOINT_DISABLED", "This endpoint answered 410 Gone and is disabled; create a new one to receive events again.");
-const invalidUrl = (status: 400 | 422, message: string) => new ApiError(status, "VALIDATION_FAILED", "The request is not valid.", [{ location: "body", field: "url", message }]);
+const disabled = () =>
+  new ApiError(409, "WEBHOOK_ENDPOINT_DISABLED", "This endpoint answered 410 Gone and is disabled; create a new one to receive events again.");
+const invalidUrl = (status: 400 | 422, message: string) =>
+  new ApiError(status, "VALIDATION_FAILED", "The request is not valid.", [{ location: "body", field: "url", message }]);
 
 /** A run on this machine (PUBLIC_BASE_URL is localhost): it may deliver to http://localhost and http://127.0.0.1. */
 const isLocalRun = (env: { PUBLIC_BASE_URL?: string }) => /^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\/?$/.test(env.PUBLIC_BASE_URL?.trim() ?? "");
@@ -116,7 +118,12 @@ export function webhookHandlers(type: OwnerType) {
       binds: [id],
     };
     const outcome = idempotencyKey
-      ? await runIdempotentBatch(c, statements, { endpoint: `POST webhook-endpoints ${owner.type}=${owner.id}`, key: idempotencyKey, fingerprint: await fingerprint(body), result, minted: [secret] }, envelope(c))
+      ? await runIdempotentBatch(
+          c,
+          statements,
+          { endpoint: `POST webhook-endpoints ${owner.type}=${owner.id}`, key: idempotencyKey, fingerprint: await fingerprint(body), result, minted: [secret] },
+          envelope(c),
+        )
       : await runWithOutcome(db, statements, result);
     if (outcome.replay) return outcome.replay;
     return answer(c, outcome.stored!, { secret, ...envelope(c) });
@@ -124,7 +131,9 @@ export function webhookHandlers(type: OwnerType) {
 
   const list: Handler<AppEnv> = async (c) => {
     const owner = ownerOf(c, type);
-    const { results } = await c.env.DB.prepare(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE owner_type = ? AND owner_id = ? ORDER BY created_at, id`)
+    const { results } = await c.env.DB.prepare(
+      `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE owner_type = ? AND owner_id = ? ORDER BY created_at, id`,
+    )
       .bind(owner.type, owner.id)
       .all<EndpointRow>();
     const now = isoNow();

@@ -20,9 +20,13 @@ export const WebhookEndpoint = z
   .object({
     id: z.string().openapi({ example: "whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2" }),
     url: z.string().openapi({ example: "https://hooks.acme.example.com/kelviq" }),
-    event_types: z.array(EventTypeSchema).nullable().openapi({ description: "The types it receives; null: every type.", example: ["key.rotated", "org.suspended"] }),
+    event_types: z
+      .array(EventTypeSchema)
+      .nullable()
+      .openapi({ description: "The types it receives; null: every type.", example: ["key.rotated", "org.suspended"] }),
     status: z.enum(["enabled", "failing", "disabled"]).openapi({
-      description: "enabled; failing: an event ran out of retries (the next success enables it again); disabled: it answered 410 Gone (create a new endpoint to receive again).",
+      description:
+        "enabled; failing: an event ran out of retries (the next success enables it again); disabled: it answered 410 Gone (create a new endpoint to receive again).",
     }),
     status_reason: z.string().nullable(),
     previous_secret_expires_at: z.string().nullable().openapi({ description: "After a secret rotation: until then the old secret also signs." }),
@@ -40,7 +44,11 @@ const SecretField = {
 
 export const CreateEndpointBody = z
   .object({
-    url: z.string({ error: "Must be a string." }).min(1, "Must not be empty.").max(2048, "Must be at most 2,048 characters.").openapi({ example: "https://hooks.acme.example.com/kelviq" }),
+    url: z
+      .string({ error: "Must be a string." })
+      .min(1, "Must not be empty.")
+      .max(2048, "Must be at most 2,048 characters.")
+      .openapi({ example: "https://hooks.acme.example.com/kelviq" }),
     event_types: z
       .array(EventTypeSchema)
       .min(1, "Must list at least one type (omit it for every type).")
@@ -53,10 +61,16 @@ export const CreateEndpointBody = z
   .openapi("WebhookEndpointCreateRequest");
 
 const EndpointParams = z.object({
-  endpoint_id: z.string().regex(/^whep_[0-9A-HJKMNP-TV-Z]{26}$/, "Not a webhook endpoint id.").openapi({ param: { name: "endpoint_id", in: "path" }, example: "whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2" }),
+  endpoint_id: z
+    .string()
+    .regex(/^whep_[0-9A-HJKMNP-TV-Z]{26}$/, "Not a webhook endpoint id.")
+    .openapi({ param: { name: "endpoint_id", in: "path" }, example: "whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2" }),
 });
 const EventParams = EndpointParams.extend({
-  event_id: z.string().regex(/^msg_[0-9a-f]{26}$/, "Not an event id.").openapi({ param: { name: "event_id", in: "path" }, example: "msg_0c4f6e2a9b1d3f5a7c9e1b3d5f" }),
+  event_id: z
+    .string()
+    .regex(/^msg_[0-9a-f]{26}$/, "Not an event id.")
+    .openapi({ param: { name: "event_id", in: "path" }, example: "msg_0c4f6e2a9b1d3f5a7c9e1b3d5f" }),
 });
 
 export const Attempt = z
@@ -127,7 +141,9 @@ export function webhookRoutes(owner: OwnerType) {
         `An \`https\` URL with a host name (local runs also take \`http://localhost\` and \`http://127.0.0.1\`). At most ${MAX_ENDPOINTS_PER_OWNER} endpoints.`,
       middleware: [...s.auth, ...s.control, ...jsonBody] as const,
       request: {
-        headers: optionalIdempotencyKeyHeader("Optional. A retry with the same key and body gets the first answer without the secret (`Idempotent-Replayed: true`)."),
+        headers: optionalIdempotencyKeyHeader(
+          "Optional. A retry with the same key and body gets the first answer without the secret (`Idempotent-Replayed: true`).",
+        ),
         body: { required: true, content: { "application/json": { schema: CreateEndpointBody } } },
       },
       responses: {
@@ -148,7 +164,10 @@ export function webhookRoutes(owner: OwnerType) {
       summary: "List your webhook endpoints",
       middleware: [...s.auth] as const,
       responses: {
-        200: ok("Every endpoint, oldest first.", z.object({ results: z.array(WebhookEndpoint), count: z.number().int(), ...Envelope }).openapi(`${id}WebhookEndpointList`)),
+        200: ok(
+          "Every endpoint, oldest first.",
+          z.object({ results: z.array(WebhookEndpoint), count: z.number().int(), ...Envelope }).openapi(`${id}WebhookEndpointList`),
+        ),
         ...errorResponses(auth),
       },
     }),
@@ -215,7 +234,13 @@ export function webhookRoutes(owner: OwnerType) {
       responses: {
         200: ok(
           "A page of attempts.",
-          z.object({ results: z.array(Attempt), next: z.string().nullable().openapi({ description: "Cursor of the next page, or null on the last." }), ...Envelope }).openapi(`${id}WebhookAttemptList`),
+          z
+            .object({
+              results: z.array(Attempt),
+              next: z.string().nullable().openapi({ description: "Cursor of the next page, or null on the last." }),
+              ...Envelope,
+            })
+            .openapi(`${id}WebhookAttemptList`),
         ),
         ...errorResponses([v, ...auth, 404]),
       },
@@ -230,7 +255,10 @@ export function webhookRoutes(owner: OwnerType) {
       request: { params: EventParams },
       responses: {
         202: ok("Queued.", z.object({ event_id: z.string(), endpoint_id: z.string(), status: z.literal("pending"), ...Envelope })),
-        ...errorResponses([v, ...auth, 404, 409], { 404: "NOT_FOUND: no such endpoint, or the event was never sent to it", 409: "WEBHOOK_ENDPOINT_DISABLED: the endpoint answered 410 Gone" }),
+        ...errorResponses([v, ...auth, 404, 409], {
+          404: "NOT_FOUND: no such endpoint, or the event was never sent to it",
+          409: "WEBHOOK_ENDPOINT_DISABLED: the endpoint answered 410 Gone",
+        }),
       },
     }),
   };

@@ -87,7 +87,11 @@ export async function decryptSecret(env: SecretKeyEnv, endpointId: string, ciphe
   if (!key) return null;
   try {
     const raw = fromBase64(data);
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: raw.slice(0, 12), additionalData: new TextEncoder().encode(endpointId) }, key.key, raw.slice(12));
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: raw.slice(0, 12), additionalData: new TextEncoder().encode(endpointId) },
+      key.key,
+      raw.slice(12),
+    );
     return new Uint8Array(plain);
   } catch {
     return null;

@@ -41,7 +41,14 @@ async function orgKeyAuth(c: AppContext, next: Next, replay?: RetiredKeyReplay) 
     const failure = orgKeyFailure(row);
     orgId = row?.org_id ?? null;
     if (!failure && row) {
-      const principal = { key_id: row.key_id, org_id: row.org_id, key_type: row.key_type, key_prefix: keyPrefix, key_hash: hashes.current, retiring: row.expires_at !== null };
+      const principal = {
+        key_id: row.key_id,
+        org_id: row.org_id,
+        key_type: row.key_type,
+        key_prefix: keyPrefix,
+        key_hash: hashes.current,
+        retiring: row.expires_at !== null,
+      };
       reportKeyUse(c.env.USAGE_QUEUE, c.executionCtx, row.key_id);
       await enforceKeyRateLimit(c, orgKeyBucket(row.org_id, row.key_type), { actor: `org:${row.org_id}`, org_id: row.org_id, key_prefix: keyPrefix });
       c.set("org", principal);
@@ -55,7 +62,11 @@ async function orgKeyAuth(c: AppContext, next: Next, replay?: RetiredKeyReplay) 
   }
   const ip = clientIp(c);
   // Per IP and org: an org's own audit log shows the failures with its keys (revoked, suspended) apart.
-  await auditFailure(c, { event_type: "AUTH_FAIL_ORG_KEY", actor: "anonymous", org_id: orgId, key_prefix: keyPrefix, ip, detail: `reason=${reason}` }, `${ip ?? "binding"}|${orgId ?? "-"}`);
+  await auditFailure(
+    c,
+    { event_type: "AUTH_FAIL_ORG_KEY", actor: "anonymous", org_id: orgId, key_prefix: keyPrefix, ip, detail: `reason=${reason}` },
+    `${ip ?? "binding"}|${orgId ?? "-"}`,
+  );
   const wait = AUTH_FAILURE_FLOOR_MS - (performance.now() - started);
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   throw unauthorized();
@@ -67,7 +78,11 @@ async function orgKeyAuth(c: AppContext, next: Next, replay?: RetiredKeyReplay) 
  */
 export const requireServerKey: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.get("org").key_type !== "sk_live") {
-    throw new ApiError(403, "KEY_TYPE_NOT_ALLOWED", "This route needs the organization's server key (sk_live_…); a client key (ck_live_…) cannot administer the organization.");
+    throw new ApiError(
+      403,
+      "KEY_TYPE_NOT_ALLOWED",
+      "This route needs the organization's server key (sk_live_…); a client key (ck_live_…) cannot administer the organization.",
+    );
   }
   await next();
 };
@@ -85,11 +100,26 @@ export const requireControllingKey =
       const replayed = replay ? await replay(c, me) : null;
       if (replayed) return replayed;
       // Someone tried to take control with a key being retired (often because it leaked): worth an audit row.
-      await auditFailure(c, { event_type: "KEY_REFUSED_RETIRING", actor: `org:${me.org_id}`, org_id: me.org_id, key_prefix: me.key_prefix, ip: clientIp(c), detail: `path=${c.req.path.slice(0, 100)}` }, `${me.org_id}|${me.key_id}`);
+      await auditFailure(
+        c,
+        {
+          event_type: "KEY_REFUSED_RETIRING",
+          actor: `org:${me.org_id}`,
+          org_id: me.org_id,
+          key_prefix: me.key_prefix,
+          ip: clientIp(c),
+          detail: `path=${c.req.path.slice(0, 100)}`,
+        },
+        `${me.org_id}|${me.key_id}`,
+      );
       throw keyRetiring();
     }
     await next();
   };
 
 export const keyRetiring = () =>
-  new ApiError(403, "KEY_RETIRING", "This key is in its overlap window after a rotation: it still authenticates until the window ends, but it cannot rotate or revoke keys. Use the organization's current server key.");
+  new ApiError(
+    403,
+    "KEY_RETIRING",
+    "This key is in its overlap window after a rotation: it still authenticates until the window ends, but it cannot rotate or revoke keys. Use the organization's current server key.",
+  );

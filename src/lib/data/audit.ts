@@ -117,7 +117,14 @@ const upsertFailure = (db: D1Database, key: string, e: AuditEvent, createdAt: st
  * Records a failure of `subject` (who or what failed: a client IP, a key, an IP and a scope…). Each row keeps the
  * first failure's request id and detail, and counts every failure of its minute.
  */
-export async function recordFailure(db: D1Database, defer: (p: Promise<unknown>) => void, e: AuditEvent, subject: string, now = Date.now(), maxPending = MAX_PENDING) {
+export async function recordFailure(
+  db: D1Database,
+  defer: (p: Promise<unknown>) => void,
+  e: AuditEvent,
+  subject: string,
+  now = Date.now(),
+  maxPending = MAX_PENDING,
+) {
   const minute = isoNow(now).slice(0, 16);
   let key = `${e.event_type}|${minute}|${subject}`;
   if (!pendingFailures.has(key) && pendingFailures.size >= maxPending) {

@@ -44,7 +44,15 @@ const KEY_PREFIX_SQL = `k.key_type || '_' || k.prefix`;
  * One event about the org `orgId` (the org's partner then receives it too), with `data` (org_id is added), written
  * only when `where` holds in the batch. With `dedupeKey`, at most once ever (a second one is skipped).
  */
-export function eventStatement(db: D1Database, type: EventType, orgId: string, data: Record<string, unknown>, now: string, where: SqlExpression = ALWAYS, dedupeKey: string | null = null): D1PreparedStatement {
+export function eventStatement(
+  db: D1Database,
+  type: EventType,
+  orgId: string,
+  data: Record<string, unknown>,
+  now: string,
+  where: SqlExpression = ALWAYS,
+  dedupeKey: string | null = null,
+): D1PreparedStatement {
   return db
     .prepare(
       `INSERT OR IGNORE INTO webhook_events (id, type, org_id, partner_id, data, dedupe_key, created_at)
@@ -54,7 +62,14 @@ export function eventStatement(db: D1Database, type: EventType, orgId: string, d
 }
 
 /** An event about a partner's own key (key.exposed of a partner key): only that partner receives it. */
-export function partnerEventStatement(db: D1Database, type: EventType, partnerId: string, data: Record<string, unknown>, now: string, where: SqlExpression = ALWAYS): D1PreparedStatement {
+export function partnerEventStatement(
+  db: D1Database,
+  type: EventType,
+  partnerId: string,
+  data: Record<string, unknown>,
+  now: string,
+  where: SqlExpression = ALWAYS,
+): D1PreparedStatement {
   return db
     .prepare(`INSERT INTO webhook_events (id, type, org_id, partner_id, data, created_at) SELECT ${EVENT_ID_SQL}, ?, NULL, ?, json(?), ? WHERE ${where.sql}`)
     .bind(type, partnerId, JSON.stringify({ partner_id: partnerId, ...data }), now, ...where.binds);
@@ -106,7 +121,15 @@ export const keysRevokedEvents = (db: D1Database, orgId: string, now: string, re
  * key this batch retired: put in a window ending `windowEnd`, or revoked now) with that key's end. A key whose
  * window the rotation cut short gets key.revoked (reason "rotated").
  */
-export function keyRotatedEvents(db: D1Database, orgId: string, keyType: string, newPrefix: string, now: string, windowEnd: string | null, where: SqlExpression = ALWAYS): D1PreparedStatement[] {
+export function keyRotatedEvents(
+  db: D1Database,
+  orgId: string,
+  keyType: string,
+  newPrefix: string,
+  now: string,
+  windowEnd: string | null,
+  where: SqlExpression = ALWAYS,
+): D1PreparedStatement[] {
   const replaced = windowEnd
     ? { sql: "k.revoked_at IS NULL AND k.expires_at = ?", binds: [windowEnd] }
     : { sql: "k.revoked_at = ? AND k.expires_at IS NULL", binds: [now] };
@@ -121,7 +144,15 @@ export function keyRotatedEvents(db: D1Database, orgId: string, keyType: string,
            FROM organizations o WHERE o.org_id = ? AND ${where.sql}`,
       )
       .bind(keyType, keyType, newPrefix, keyType, newPrefix, ...replaced.binds, windowEnd ?? now, now, orgId, ...where.binds),
-    keyEventsStatement(db, "key.revoked", orgId, { sql: "k.key_type = ? AND k.revoked_at = ? AND k.expires_at IS NOT NULL", binds: [keyType, now] }, { reason: "rotated" }, now, where),
+    keyEventsStatement(
+      db,
+      "key.revoked",
+      orgId,
+      { sql: "k.key_type = ? AND k.revoked_at = ? AND k.expires_at IS NOT NULL", binds: [keyType, now] },
+      { reason: "rotated" },
+      now,
+      where,
+    ),
   ];
 }
 

@@ -83,9 +83,7 @@ export interface Idempotency {
   minted?: string[];
 }
 
-export type BatchOutcome =
-  | { replay: Response; results?: never; stored?: never }
-  | { replay?: never; results: D1Result[]; stored: StoredResult | null };
+export type BatchOutcome = { replay: Response; results?: never; stored?: never } | { replay?: never; results: D1Result[]; stored: StoredResult | null };
 
 const isSqlResult = (r: StoredResult | SqlResult): r is SqlResult => "select" in r;
 
@@ -163,7 +161,11 @@ async function replay(c: AppContext, idem: Pick<Idempotency, "endpoint" | "key" 
  * The replay of a stored result for (endpoint, key), or null when there is none: 422 when the request differs
  * from the one stored. One read.
  */
-export async function storedReplay(c: AppContext, idem: Pick<Idempotency, "endpoint" | "key" | "fingerprint">, replayExtras: Record<string, unknown> = {}): Promise<Response | null> {
+export async function storedReplay(
+  c: AppContext,
+  idem: Pick<Idempotency, "endpoint" | "key" | "fingerprint">,
+  replayExtras: Record<string, unknown> = {},
+): Promise<Response | null> {
   const row = await c.env.DB.prepare(`SELECT fingerprint, status_code, response FROM idempotency_keys WHERE endpoint = ? AND idempotency_key = ?`)
     .bind(idem.endpoint, idem.key)
     .first<{ fingerprint: string; status_code: number; response: string }>();

@@ -78,4 +78,3 @@ export async function flushUsage(queue: Queue) {
     }
   }
 }
-

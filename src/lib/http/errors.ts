@@ -96,5 +96,4 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
   return errorResponse(c, new ApiError(500, "INTERNAL", "An unexpected error occurred."));
 };
 
-export const onNotFound: NotFoundHandler<AppEnv> = (c) =>
-  errorResponse(c, new ApiError(404, "NOT_FOUND", "No such resource."));
+export const onNotFound: NotFoundHandler<AppEnv> = (c) => errorResponse(c, new ApiError(404, "NOT_FOUND", "No such resource."));

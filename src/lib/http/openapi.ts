@@ -13,9 +13,7 @@ export const ErrorSchema = z
   .object({
     error: z.string().openapi({ example: "VALIDATION_FAILED" }),
     message: z.string(),
-    details: z
-      .array(z.object({ location: z.enum(["body", "header", "path", "query"]), field: z.string(), message: z.string() }))
-      .optional(),
+    details: z.array(z.object({ location: z.enum(["body", "header", "path", "query"]), field: z.string(), message: z.string() })).optional(),
     ...Envelope,
   })
   .openapi("Error");
@@ -37,7 +35,10 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
 const ERROR_EXAMPLES: Record<number, { error: string; message: string; details?: { location: string; field: string; message: string }[] }> = {
   400: { error: "INVALID_JSON", message: "The body is not valid JSON." },
   401: { error: "UNAUTHORIZED", message: "Missing or invalid credentials." },
-  403: { error: "KEY_TYPE_NOT_ALLOWED", message: "This route needs the organization's server key (sk_live_…); a client key (ck_live_…) cannot administer the organization." },
+  403: {
+    error: "KEY_TYPE_NOT_ALLOWED",
+    message: "This route needs the organization's server key (sk_live_…); a client key (ck_live_…) cannot administer the organization.",
+  },
   404: { error: "NOT_FOUND", message: "No such organization." },
   409: { error: "ORG_STATE_CONFLICT", message: "The organization is revoked; this action applies when it is active or suspended." },
   413: { error: "PAYLOAD_TOO_LARGE", message: "The body must be at most 65536 bytes." },

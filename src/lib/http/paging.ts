@@ -28,7 +28,9 @@ export function decodeCursor(kind: string, cursor: string, status: 400 | 422): n
   }
   const m = new RegExp(`^${kind}:(\\d{1,15})$`).exec(text);
   if (!m) {
-    throw new ApiError(status, "VALIDATION_FAILED", "The request is not valid.", [{ location: "query", field: "cursor", message: "Not a cursor from this API." }]);
+    throw new ApiError(status, "VALIDATION_FAILED", "The request is not valid.", [
+      { location: "query", field: "cursor", message: "Not a cursor from this API." },
+    ]);
   }
   return Number(m[1]);
 }

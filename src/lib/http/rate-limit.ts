@@ -11,8 +11,7 @@ import { ApiError } from "./errors";
 /** The binding counts in windows of `period` seconds: retrying after one window is always safe. */
 export const RETRY_AFTER_SECONDS = 60;
 
-const rateLimited = () =>
-  new ApiError(429, "RATE_LIMITED", "Too many requests; retry later.", undefined, { "Retry-After": String(RETRY_AFTER_SECONDS) });
+const rateLimited = () => new ApiError(429, "RATE_LIMITED", "Too many requests; retry later.", undefined, { "Retry-After": String(RETRY_AFTER_SECONDS) });
 
 /** The client's IP, or null for a request through a service binding. */
 export const clientIp = (c: AppContext): string | null => c.req.header("cf-connecting-ip") ?? null;
@@ -41,11 +40,7 @@ export const orgKeyBucket = (orgId: string, keyType: string) => `org:${orgId}:${
 export const partnerKeyBucket = (partnerId: string) => `partner:${partnerId}`;
 
 /** After auth: `subject` names the key (never the key itself), `audit` describes it for the audit row. */
-export async function enforceKeyRateLimit(
-  c: AppContext,
-  subject: string,
-  audit: { actor: string; org_id?: string | null; key_prefix: string },
-) {
+export async function enforceKeyRateLimit(c: AppContext, subject: string, audit: { actor: string; org_id?: string | null; key_prefix: string }) {
   if (rateLimitsOff(c.env)) return;
   const { success } = await c.env.KEY_RATE_LIMITER.limit({ key: subject });
   if (success) return;

@@ -13,10 +13,7 @@ export interface KeyHashes {
 export async function keyHashes(env: Bindings, plaintext: string): Promise<KeyHashes> {
   const current = await currentPepper(env);
   const previous = previousPepper(env);
-  const [currentHash, previousHash] = await Promise.all([
-    current.hash(plaintext),
-    previous ? previous.then((p) => p.hash(plaintext)) : null,
-  ]);
+  const [currentHash, previousHash] = await Promise.all([current.hash(plaintext), previous ? previous.then((p) => p.hash(plaintext)) : null]);
   return { current: currentHash, currentPepperId: current.id, previous: previousHash };
 }
 

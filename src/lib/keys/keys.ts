@@ -94,9 +94,7 @@ function loadPepper(secret: string): Promise<Pepper> {
   let p = peppers.get(secret);
   if (!p) {
     p = (async () => {
-      const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-        "sign",
-      ]);
+      const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
       const hash = async (plaintext: string) => toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(plaintext)));
       return { id: (await hash("pepper-id")).slice(0, 12), hash };
     })();

@@ -42,7 +42,8 @@ export async function lookupOrgKey<Extra extends object = object>(
 ): Promise<{ hashes: KeyHashes; row: (OrgKeyRow & Extra) | null }> {
   const hashes = await keyHashes(env, plaintext);
   const sql = extra ? SELECT_ORG_KEY.replace("o.allowed_origins", `o.allowed_origins, ${extra.sql}`) : SELECT_ORG_KEY;
-  const row = await reader.prepare(sql)
+  const row = await reader
+    .prepare(sql)
     .bind(...(extra?.binds ?? []), ...hashBinds(hashes))
     .first<OrgKeyRow & Extra>();
   if (row && row.key_hash !== hashes.current) defer(rehashStatement(env.DB, row.key_id, hashes).run());

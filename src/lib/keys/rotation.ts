@@ -9,16 +9,11 @@ import { isoNow } from "../util/time";
 export const MAX_WINDOW_SECONDS = 604_800; // 7 days
 
 const message = `Must be an integer from 0 to ${MAX_WINDOW_SECONDS} (seconds).`;
-export const ExpirePreviousInSeconds = z
-  .number({ error: message })
-  .int(message)
-  .min(0, message)
-  .max(MAX_WINDOW_SECONDS, message)
-  .optional()
-  .openapi({
-    description: "How long the replaced key keeps working, in seconds (0–604,800; default 0: it fails on the next request). A rotation during a window ends that window at once.",
-    example: 3600,
-  });
+export const ExpirePreviousInSeconds = z.number({ error: message }).int(message).min(0, message).max(MAX_WINDOW_SECONDS, message).optional().openapi({
+  description:
+    "How long the replaced key keeps working, in seconds (0–604,800; default 0: it fails on the next request). A rotation during a window ends that window at once.",
+  example: 3600,
+});
 
 /** The optional body of a rotation route: `{ "expire_previous_in_seconds": N }`. */
 export const RotationBody = z.object({ expire_previous_in_seconds: ExpirePreviousInSeconds }).openapi("RotationRequest");
@@ -28,14 +23,22 @@ export const optionalRotationBody = { required: false, content: { "application/j
 export type KeyOwner = { org_id: string; key_type: "ck_live" | "sk_live" } | { partner_id: string };
 
 const ownerSql = (o: KeyOwner) =>
-  "org_id" in o ? { sql: "org_id = ? AND key_type = ?", binds: [o.org_id, o.key_type] } : { sql: "partner_id = ? AND key_type = 'kvqp'", binds: [o.partner_id] };
+  "org_id" in o
+    ? { sql: "org_id = ? AND key_type = ?", binds: [o.org_id, o.key_type] }
+    : { sql: "partner_id = ? AND key_type = 'kvqp'", binds: [o.partner_id] };
 
 /**
  * The statements that retire the current keys of `owner` before a new one is inserted (in that order, in the
  * rotation's batch, each only when `where` holds): keys already in a window are revoked now; the others get
  * `expires_at = now + window`, or are revoked now when the window is 0.
  */
-export function retireKeys(db: D1Database, owner: KeyOwner, nowMs: number, windowSeconds: number, where: SqlExpression = { sql: "1", binds: [] }): D1PreparedStatement[] {
+export function retireKeys(
+  db: D1Database,
+  owner: KeyOwner,
+  nowMs: number,
+  windowSeconds: number,
+  where: SqlExpression = { sql: "1", binds: [] },
+): D1PreparedStatement[] {
   const now = isoNow(nowMs);
   const o = ownerSql(owner);
   const endWindows = db
