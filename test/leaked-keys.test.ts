@@ -115,8 +115,8 @@ describe("GitHub secret scanning", () => {
     const row = await env.DB.prepare("SELECT id FROM outbox WHERE kind = 'key_exposed'").first<{ id: string }>();
     await deliver(row!.id);
     const mail = sent.at(-1)!;
-    expect(subjectOf(mail.raw)).toBe("A key of yours was found in public and revoked");
-    const text = plainText(mail.raw);
+    expect(subjectOf(mail)).toBe("A key of yours was found in public and revoked");
+    const text = plainText(mail);
     expect(text).toContain(`sk_live_${provisioned.serverKeyPrefix}`);
     expect(text).toMatch(/Rotate it in the console/);
     expect(text).not.toMatch(PLAINTEXT_KEY_PATTERN);

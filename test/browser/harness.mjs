@@ -51,22 +51,22 @@ export function launchChromium() {
   });
 }
 
-/** Every .eml written since `since` under these folders (send_email writes them under .wrangler/tmp). */
+/**
+ * Every email written since `since` under these folders: the local send_email binding writes each message's text to
+ * .wrangler/tmp/email/…/email-text/<id>.txt (and its HTML beside it). Each text ends "This email was sent to <to>.".
+ */
 export function emails(since, roots = [".wrangler/tmp", "payment-worker/.wrangler/tmp"]) {
   const found = [];
   const walk = (dir) => {
     for (const name of existsSync(dir) ? readdirSync(dir) : []) {
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith(".eml") && statSync(path).mtimeMs >= since) found.push(readFileSync(path, "utf8"));
+      else if (path.includes("email-text") && name.endsWith(".txt") && statSync(path).mtimeMs >= since) found.push(readFileSync(path, "utf8"));
     }
   };
   for (const root of roots) walk(root);
   return found;
 }
 
-/** The text/plain part of a MIME message (base64, as the service writes it), or "" when it has none. */
-export function plainText(raw) {
-  const m = /Content-Type: text\/plain; charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([\s\S]*?)\r?\n\r?\n?--/i.exec(raw);
-  return m ? Buffer.from(m[1].replace(/\s+/g, ""), "base64").toString("utf8") : "";
-}
+/** An email's plain text (the files are already plain text). */
+export const plainText = (text) => text;

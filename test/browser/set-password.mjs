@@ -10,7 +10,7 @@ import { assert, check, emails, finish, launchChromium, plainText } from "./harn
 const OUT = "test-results";
 mkdirSync(OUT, { recursive: true });
 /** Emails to `address` since `since`. */
-const emailsTo = (address, since) => emails(since, [".wrangler/tmp"]).filter((raw) => raw.includes(`To: ${address}`) || raw.includes(`To: <${address}>`));
+const emailsTo = (address, since) => emails(since, [".wrangler/tmp"]).filter((text) => text.includes(`This email was sent to ${address}.`));
 
 const started = Date.now();
 const stamp = Date.now().toString(36);

@@ -57,11 +57,11 @@ await withScript("start", port, "/", async (base, out) => {
   let link;
   for (let i = 0; i < 60 && !link; i++) {
     await sleep(500);
-    for (const path of out.log.matchAll(/Email: (\S+\.eml)/g)) {
-      const raw = readFileSync(path[1], "utf8");
-      if (!raw.includes(email)) continue;
-      const text = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([\s\S]*?)\r\n(?:\r\n)?--/i.exec(raw)?.[1] ?? "";
-      link = /(\S+\/set-password#token=\S+)/.exec(Buffer.from(text.replace(/\s+/g, ""), "base64").toString("utf8"))?.[1];
+    // The local send_email binding logs each message's text file ("Text: …/email-text/<id>.txt").
+    for (const path of out.log.matchAll(/Text: (\S+\.txt)/g)) {
+      const text = readFileSync(path[1], "utf8");
+      if (!text.includes(`This email was sent to ${email}.`)) continue;
+      link = /(\S+\/set-password#token=\S+)/.exec(text)?.[1];
     }
   }
   check(link?.startsWith(`${base}/set-password#token=`), `the welcome email's link uses port ${port}: ${link?.replace(/#token=.*/, "#token=…")}`);

@@ -1,5 +1,5 @@
-// The welcome / set-password email: plain text and HTML, as a MIME message for the send_email binding.
-import { createMimeMessage } from "mimetext/browser";
+// The owner's emails (welcome, access restored, password reset, key exposed): plain text and HTML, handed to the
+// send_email binding as a structured message (the runtime builds the MIME).
 
 /** What the outbox sends an org's owner. None of them carries a key: keys are minted in the console. */
 export type OwnerEmailKind = "welcome_email" | "access_restored" | "password_reset" | "key_exposed";
@@ -18,15 +18,6 @@ export interface WelcomeEmail {
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
-
-/** UTF-8 text as base64 in 76-character lines: mimetext sends a base64 part's data as given. */
-export const base64Lines = (s: string) => {
-  let bin = "";
-  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
-  return btoa(bin)
-    .replace(/.{1,76}/g, "$&\r\n")
-    .trimEnd();
-};
 
 /** The bare address of "Name <address>". */
 export const addressOf = (from: string) => /<([^>]+)>/.exec(from)?.[1] ?? from.trim();
@@ -73,28 +64,22 @@ export function renderWelcomeEmail(e: WelcomeEmail) {
   const note = tokenLink
     ? `The link works once and expires on ${expires} (${kind === "password_reset" ? "1 hour" : "72 hours"} after it was sent).`
     : "No API key is ever sent by email.";
-  const text = [opening, "", action, "", e.link, "", note, "If you did not expect this email, ignore it."].join("\n");
-  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111">
+  const sentTo = `This email was sent to ${e.to}.`;
+  const text = [opening, "", action, "", e.link, "", note, "If you did not expect this email, ignore it.", "", sentTo].join("\n");
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111">
 <p>${escapeHtml(opening)}</p>
 <p>${escapeHtml(action)}</p>
 <p><a href="${escapeHtml(e.link)}">${escapeHtml(button)}</a></p>
 <p style="color:#555">${escapeHtml(note)}<br>
-If you did not expect this email, ignore it.</p>
+If you did not expect this email, ignore it.<br>
+${escapeHtml(sentTo)}</p>
 </body></html>`;
   return { subject, text, html };
 }
 
-/** The email as a MIME message (multipart/alternative: text and HTML) for the send_email binding, built with mimetext. */
-export function toMime(e: WelcomeEmail, messageId: string): string {
+/** The email for the send_email binding: from (with its display name), to, subject, text and HTML. */
+export function toMessage(e: WelcomeEmail) {
   const { subject, text, html } = renderWelcomeEmail(e);
-  const address = addressOf(e.from);
   const name = /^(.*?)\s*</.exec(e.from)?.[1];
-  const msg = createMimeMessage();
-  msg.setSender(name ? { name, addr: address } : address);
-  msg.setRecipient(e.to);
-  msg.setSubject(subject);
-  msg.setHeader("Message-ID", `<${messageId}@${address.split("@")[1] ?? "localhost"}>`);
-  msg.addMessage({ contentType: "text/plain", encoding: "base64", data: base64Lines(text) });
-  msg.addMessage({ contentType: "text/html", encoding: "base64", data: base64Lines(html) });
-  return msg.asRaw();
+  return { from: name ? { name, email: addressOf(e.from) } : addressOf(e.from), to: e.to, subject, text, html };
 }

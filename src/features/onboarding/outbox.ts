@@ -5,13 +5,12 @@
 // MAX_SEND_ATTEMPTS the row is failed and audited. The cron re-enqueues rows never enqueued (a crash between
 // commit and enqueue) or stuck in sending (a crash mid-send), and deletes what is past retention.
 import { newRequestId } from "../../lib/util/ids";
-import { EmailMessage } from "cloudflare:email";
 import { auditStatement } from "../../lib/data/audit";
 import type { Bindings } from "../../lib/http/context";
 import { isoNow } from "../../lib/util/time";
 import { utcDay } from "../../lib/util/usage-period";
 import { newToken, TOKEN_TTL_MS } from "./crypto";
-import { addressOf, type OwnerEmailKind, toMime } from "./email";
+import { type OwnerEmailKind, toMessage } from "./email";
 import { enqueueOutbox, type OutboxMessage } from "./outbox-queue";
 
 export type { OutboxMessage } from "./outbox-queue";
@@ -151,8 +150,8 @@ async function send(env: Bindings, d: Delivery): Promise<Outcome> {
   // A token link when one was made; else the owner already has a password: the console's sign-in page.
   const link = d.tokenMade ? `${publicBaseUrl(env)}/set-password#token=${d.token}` : `${publicBaseUrl(env)}/console/sign-in`;
   try {
-    const raw = toMime(
-      {
+    await env.EMAIL.send(
+      toMessage({
         from: env.EMAIL_FROM,
         to: d.recipient.email,
         orgName: d.recipient.name,
@@ -160,10 +159,8 @@ async function send(env: Bindings, d: Delivery): Promise<Outcome> {
         expiresAt: d.tokenMade ? d.expiresAt : null,
         kind: d.recipient.kind,
         exposed: d.recipient.key_prefix ? { keyPrefix: d.recipient.key_prefix, url: d.recipient.url } : undefined,
-      },
-      d.id,
+      }),
     );
-    await env.EMAIL.send(new EmailMessage(addressOf(env.EMAIL_FROM), d.recipient.email, raw));
     return { d, status: "sent", detail: `attempts=${d.claimed.attempts}` };
   } catch (err) {
     if (d.claimed.attempts >= MAX_SEND_ATTEMPTS) {
