@@ -59,7 +59,7 @@ describe("state transitions", () => {
           expect(await orgStatus(org.org_id)).toBe(from);
           expect(await liveKeys(org.org_id)).toBe(keysBefore);
           expect(await countRows("audit_log", "org_id = ?", org.org_id)).toBe(auditBefore);
-          // The refusal is the key's result: recorded, and replayed as is (contract §4).
+          // The refusal is the key's result: recorded, and replayed as is (docs/contract.md).
           expect(await countRows("idempotency_keys", "idempotency_key = ? AND status_code = 409", idem)).toBe(1);
           return;
         }

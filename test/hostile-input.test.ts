@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { call, createPartner, makeOrg, MASTER, PARTNER_ORGS, provision, provisionBody, SCOPE_KEYS } from "./helpers";
 
 // The tables requests write (password_tokens and usage_daily are written by queue consumers, in the background).
-// A refusal (404, 409) after validation is an Idempotency-Key's final result and is recorded as such (contract §4):
+// A refusal (404, 409) after validation is an Idempotency-Key's final result and is recorded as such (docs/contract.md):
 // idempotency rows are counted by success here, and a refusal's own row is checked to hold that refusal.
 const TABLES = ["organizations", "api_keys", "users", "partners", "outbox", "webhook_endpoints", "webhook_events", "webhook_deliveries"];
 const counts = async () =>

@@ -1,4 +1,4 @@
-// A key's first result is final (contract §4): same key + same request → the first response, whatever happened to
+// A key's first result is final (docs/contract.md): same key + same request → the first response, whatever happened to
 // the target since; same key + another target or body → 422; never a 500, never an overwrite of the stored row.
 import { env } from "cloudflare:test";
 import fc from "fast-check";

@@ -142,7 +142,7 @@ describe("pepper rotation", () => {
   });
 });
 
-describe("no lockout by forged keys (contract §9)", () => {
+describe("no lockout by forged keys (docs/contract.md)", () => {
   it("a flood of forged keys carrying a victim's public prefix leaves the victim valid", { timeout: 120_000 }, async () => {
     const victim = await makeOrg({ tier: "enterprise" });
     expect((await rpc.verifyKey(victim.api_key)).valid).toBe(true);

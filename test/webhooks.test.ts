@@ -1,4 +1,4 @@
-// Events to partners and orgs (contract §11): endpoints, every event type, Standard Webhooks signatures (verified
+// Events to partners and orgs (docs/contract.md): endpoints, every event type, Standard Webhooks signatures (verified
 // with the `standardwebhooks` package, not our code), retries, 410, dead letters, secret rotation, and an event in
 // the same batch as its change. Deliveries go to a local receiver (scripts/webhook-receiver.mjs) that records them.
 import { createMessageBatch, env } from "cloudflare:test";

@@ -9,7 +9,7 @@
 // revocation, and a load that started before a local forgetOrg never stores its (possibly older) verdict.
 //
 // Only a key that verified is counted against a limit: the per-key rate limit is taken after the lookup, in the
-// bucket of the org and key type, so forged keys that share a victim's public prefix cannot exhaust it (contract §9).
+// bucket of the org and key type, so forged keys that share a victim's public prefix cannot exhaust it (docs/contract.md).
 import type { Bindings } from "../lib/http/context";
 import { currentPepper, parseKey, type KeyType } from "../lib/keys/keys";
 import { lookupOrgKey, orgKeyFailure } from "../lib/keys/org-keys";

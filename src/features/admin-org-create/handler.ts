@@ -33,7 +33,7 @@ export const orgCreateHandler: RouteHandler<typeof orgCreateRoute, AppEnv> = asy
   const pepper = await currentPepper(c.env); // 500 SERVER_MISCONFIGURED before anything is written
   const db = c.env.DB;
 
-  // Every org has a client key (publishable; `api_key`, as in the seed) and a server key (administers the org).
+  // Every org has a client key (publishable; `api_key`, as the operator API has always named it) and a server key (administers the org).
   const keys = claim ? null : { client: mintKey("ck_live"), server: mintKey("sk_live") };
   const [clientHash, serverHash] = keys ? await Promise.all([pepper.hash(keys.client.plaintext), pepper.hash(keys.server.plaintext)]) : [];
   const now = isoNow();

@@ -1,4 +1,4 @@
-// Events for partners and orgs (contract §11): statements that write an event row in the batch of the change it
+// Events for partners and orgs (docs/contract.md): statements that write an event row in the batch of the change it
 // reports, each only when the change happened (its `where`, as audit rows). The table's trigger fans each event out
 // to the endpoints that want it in the same batch; after the response, the request sends one message to the
 // webhook queue (deliverEventsAfterResponse), and the consumer sends what is due. Payloads carry ids and prefixes,

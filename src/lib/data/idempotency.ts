@@ -4,7 +4,7 @@
 // the first row is never touched). We then read the row and replay it (two round trips), or refuse a different
 // request with 422. A first request is ONE round trip: the batch itself.
 //
-// A key's first result is final (contract §4): the stored result is whatever the batch decided — a success, or a
+// A key's first result is final (docs/contract.md): the stored result is whatever the batch decided — a success, or a
 // refusal such as 404 or 409 — and a replay returns it whatever happened to the target since.
 import { type AppContext, envelope } from "../http/context";
 import { uniqueViolation } from "./d1";

@@ -74,7 +74,7 @@ export function zodDetails(target: string, error: ZodError): ErrorDetail[] {
 }
 
 /**
- * Validation failures: a bad header is always 400 (contract §3); a bad body, path or query is
+ * Validation failures: a bad header is always 400 (docs/contract.md); a bad body, path or query is
  * `bodyStatus` — 422 on operator and org routes, 400 on partner routes, as each API documents.
  */
 export const validationHook =
