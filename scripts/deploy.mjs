@@ -28,7 +28,7 @@ if (url.protocol !== "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(ur
 if (!dryRun) {
   for (const file of ["wrangler.toml", "payment-worker/wrangler.toml"]) {
     if (/^database_id\s*=\s*"0{8}-/m.test(readFileSync(file, "utf8")))
-      fail(`${file} still has the placeholder database_id: run \`npx wrangler d1 create …\` and put the id there (README, "Deploying").`);
+      fail(`${file} still has the placeholder database_id: run \`npx wrangler d1 create …\` and put the id there (docs/operations.md, "Deploying").`);
   }
 }
 

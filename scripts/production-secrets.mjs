@@ -1,5 +1,5 @@
 // `npm run secrets:production`: writes the secrets for a first deploy into git-ignored JSON files, one per worker,
-// ready for `wrangler secret bulk` (the README's deploy steps). Generated from .dev.vars.example like the dev secrets
+// ready for `wrangler secret bulk` (docs/operations.md, "Deploying"). Generated from .dev.vars.example like the dev secrets
 // (fresh random values; the previous pepper empty); never overwrites an existing file; prints no secret.
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";

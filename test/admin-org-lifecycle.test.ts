@@ -31,7 +31,7 @@ async function orgIn(state: State) {
   return org;
 }
 
-// The README's transition table, as data: the resulting state, "noop", or 409.
+// The transition table of docs/api.md, as data: the resulting state, "noop", or 409.
 const TABLE: Record<Action, Record<State, State | "noop" | 409>> = {
   "billing-suspend": { active: "billing_suspended", suspended: "billing_suspended", billing_suspended: "noop", revoked: 409 },
   // Billing rotate restores a billing-suspended org only: it never lifts an ops suspension, and from active there

@@ -114,7 +114,7 @@ await withScript("start:payments", paymentsPort, "/", async (base) => {
     /→ 200 .*"action":"org_created"/.test(sent.stdout),
     `npm run stripe:send -- checkout.session.completed provisions ${orgId}: ${sent.stdout.trim() || sent.stderr.trim()}`,
   );
-  // The README's walk-through, sent back to back: each send is stamped after the last, so they apply in order.
+  // The payment walk-through (docs/payment-worker.md), sent back to back: each send is stamped after the last, so they apply in order.
   const send = (type) =>
     spawnSync("npm", ["run", "--silent", "stripe:send", "--", type, "--port", String(paymentsPort), "--org", orgId], { encoding: "utf8" }).stdout.trim();
   const failed = send("invoice.payment_failed");

@@ -1,5 +1,5 @@
 // Which operator action moves an org from which state to which. One table, used by the handlers, the OpenAPI
-// descriptions and the README. An action from a state in `from` changes the org; from a state in `noop` it
+// descriptions and docs/api.md. An action from a state in `from` changes the org; from a state in `noop` it
 // answers 200 and changes nothing; from any other state it is 409 ORG_STATE_CONFLICT.
 import type { AuditEventType } from "../../lib/data/audit";
 import type { MasterScope } from "../../lib/auth/master-key";

@@ -55,7 +55,7 @@ export function mintKey(type: KeyType): MintedKey {
 }
 
 const C = "[0-9A-HJKMNP-TV-Z]";
-/** The exact pattern of format-2 keys, as registered with GitHub secret scanning (README "Leaked keys"). */
+/** The exact pattern of format-2 keys, as registered with GitHub secret scanning (docs/security.md, "Leaked keys"). */
 export const KEY_PATTERN_V2 = new RegExp(`(?:ck_live_|sk_live_|kvqp_)${C}{${PREFIX_LENGTH}}_${C}{${V2_SECRET_LENGTH + V2_CHECKSUM_LENGTH}}`);
 const V2 = new RegExp(`^(ck_live_|sk_live_|kvqp_)(${C}{${PREFIX_LENGTH}})_${C}{${V2_SECRET_LENGTH}}(${C}{${V2_CHECKSUM_LENGTH}})$`);
 const V1 = new RegExp(`^(ck_live_|sk_live_|kvqp_)${C}{${V1_BODY_LENGTH}}$`);
