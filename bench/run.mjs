@@ -118,6 +118,9 @@ try {
     },
   ];
 
+  // BENCH_CASES="org create,partner provision" runs only those cases.
+  const only = process.env.BENCH_CASES?.split(",").map((c) => c.trim());
+  if (only) PAIRS.splice(0, PAIRS.length, ...PAIRS.filter((p) => only.includes(p.case)));
   const total = PAIRS.length * CONNECTIONS.length * ROUNDS * 2;
   console.log(
     `\nPlan: ${PAIRS.length} cases × ${CONNECTIONS.length} connection levels (${CONNECTIONS.join(", ")}) × ${ROUNDS} rounds × 2 sides × ${SECONDS} s = ${total} measurements, about ${Math.ceil((total * (SECONDS + 0.5)) / 60)} minutes.\n`,

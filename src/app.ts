@@ -15,7 +15,6 @@ import { registerOnboarding } from "./features/onboarding";
 import { registerOrgSelfServe } from "./features/org-self-serve";
 import { registerPartnerOrgs } from "./features/partner-orgs";
 import { registerWebhooks } from "./features/webhooks";
-import { wakeWebhookConsumer } from "./lib/data/events";
 
 export const OPENAPI_CONFIG = {
   openapi: "3.1.0",
@@ -32,16 +31,6 @@ export function createApp() {
   // strict: false makes a trailing slash optional on every route (the partner API documents paths with one).
   const app = new OpenAPIHono<AppEnv>({ strict: false, defaultHook: validationHook(422) });
   app.use("*", requestId, ipRateLimit);
-  // A request that wrote events wakes the webhook consumer once its response is out (never on the request path).
-  app.use("*", async (c, next) => {
-    await next();
-    if (c.get("eventsWritten"))
-      c.executionCtx.waitUntil(
-        wakeWebhookConsumer(c.env.WEBHOOK_QUEUE).catch((err) =>
-          console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), event: "webhook_wake_failed", error: String(err) })),
-        ),
-      );
-  });
   app.onError(onError);
   app.notFound(onNotFound);
   registerSecuritySchemes(app);

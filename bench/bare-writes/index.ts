@@ -1,16 +1,26 @@
 // POST /org-create and POST /provision: the service's batches for those routes, built from the service's own
 // statement builders, with nothing else (no Hono, no zod, no credentials, no rate limits, no idempotency replay
-// logic; the idempotency row itself is written, as the service writes it).
+// logic; the idempotency row itself is written, as the service writes it). It does the same work after the batch:
+// provisioning enqueues the welcome email, and this worker's own queue consumer sends it with the service's outbox
+// code (so the email's cost is on both sides of the ratio, on the same two cores).
 import { insertOrg } from "../../src/features/admin-org-create/queries";
 import { insertOrgKey } from "../../src/features/orgs/queries";
 import * as q from "../../src/features/partner-orgs/queries";
 import { baseSlug } from "../../src/features/partner-orgs/slug";
 import { auditStatement } from "../../src/lib/data/audit";
+import { eventStatement, keysCreatedEvents } from "../../src/lib/data/events";
 import { randomCrockford, ulid } from "../../src/lib/util/ids";
+import { consumeOutbox, type OutboxMessage } from "../../src/features/onboarding/outbox";
+import { enqueueOutbox } from "../../src/features/onboarding/outbox-queue";
+import { countStatement } from "../../src/features/partner-orgs/quota";
 
 interface Env {
   DB: D1Database;
   PEPPER: string;
+  OUTBOX_QUEUE: Queue<OutboxMessage>;
+  EMAIL: SendEmail;
+  EMAIL_FROM: string;
+  PUBLIC_BASE_URL: string;
 }
 
 /** Inserted by bench/run.mjs before the run. */
@@ -27,7 +37,10 @@ const mint = (type: "ck_live" | "sk_live") => {
 };
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async queue(batch: MessageBatch<unknown>, env: Env) {
+    await consumeOutbox(batch as MessageBatch<OutboxMessage>, env as never);
+  },
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     if (request.method === "GET") return new Response("hello");
     const body = await request.json<Record<string, string>>();
@@ -59,6 +72,8 @@ export default {
         ),
         insertOrgKey(db, body.org_id, client, clientHash, "bench", now),
         insertOrgKey(db, body.org_id, server, serverHash, "bench", now),
+        eventStatement(db, "org.created", body.org_id, { tier: body.tier, keys: "minted" }, now),
+        keysCreatedEvents(db, body.org_id, now),
         auditStatement(
           db,
           { event_type: "ORG_CREATED", actor: "master:ORG_CREATE", org_id: body.org_id, key_prefix: `ck_live_${client.prefix}`, request_id: `req_${ulid()}` },
@@ -77,17 +92,22 @@ export default {
       externalId: body.externalId,
     };
     const requestId = `req_${ulid()}`;
+    const outboxId = ulid();
     await db.batch([
+      countStatement(db, PARTNER, "welcome_emails", 1_000_000_000, Date.parse(now)),
       q.insertOwner(db, body.email, PARTNER, body.externalId, now),
       q.insertPartnerOrg(db, org, body.email, now),
       q.countPartnerOrg(db, PARTNER),
       insertOrgKey(db, orgId, client, clientHash, "bench", now),
       insertOrgKey(db, orgId, server, serverHash, "bench", now),
+      eventStatement(db, "org.created", orgId, { external_id: body.externalId, keys: "minted" }, now),
+      keysCreatedEvents(db, orgId, now),
       auditStatement(db, { event_type: "ORG_PROVISIONED", actor: `partner:${PARTNER}`, org_id: orgId, request_id: requestId }, now),
       auditStatement(db, { event_type: "USER_CREATED", actor: `partner:${PARTNER}`, org_id: orgId, request_id: requestId }, now),
-      q.insertWelcomeEmail(db, ulid(), orgId, body.email, now),
+      q.insertWelcomeEmail(db, outboxId, orgId, body.email, now),
       q.selectProvisioned(db, orgId),
     ]);
+    ctx.waitUntil(enqueueOutbox(env.OUTBOX_QUEUE, [outboxId]));
     return Response.json({ organizationIdentifier: org.identifier, clientKey: client.plaintext, serverKey: server.plaintext }, { status: 201 });
   },
 } satisfies ExportedHandler<Env>;

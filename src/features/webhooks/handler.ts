@@ -1,5 +1,5 @@
 import type { Handler } from "hono";
-import { DELIVERY_ID_SQL, deliverEventsAfterResponse, newEventId, TEST_EVENT_TYPE } from "../../lib/data/events";
+import { DELIVERY_ID_SQL, deliverEventsAfterResponse, newEventId, noteEndpointCreated, TEST_EVENT_TYPE } from "../../lib/data/events";
 import { answer, fingerprint, runIdempotentBatch, runWithOutcome, type SqlResult, sqlErrorBody } from "../../lib/data/idempotency";
 import { type AppContext, type AppEnv, envelope } from "../../lib/http/context";
 import { ApiError } from "../../lib/http/errors";
@@ -126,6 +126,7 @@ export function webhookHandlers(type: OwnerType) {
         )
       : await runWithOutcome(db, statements, result);
     if (outcome.replay) return outcome.replay;
+    if (outcome.stored!.status === 201) noteEndpointCreated();
     return answer(c, outcome.stored!, { secret, ...envelope(c) });
   };
 

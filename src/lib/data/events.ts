@@ -168,8 +168,8 @@ export function ownerActivatedEvents(db: D1Database, userId: number, now: string
 }
 
 /**
- * Marks the request as one that may have written events: after its response, one message asks the webhook
- * consumer to send what is due (a batch that rolled back wrote none, and the message finds nothing).
+ * Marks the request as one that may have written events: after its response, the webhook consumer is woken
+ * (wakeAfterResponse). A batch that rolled back wrote none, and the wake finds nothing.
  */
 export function deliverEventsAfterResponse(c: AppContext) {
   c.set("eventsWritten", true);
@@ -182,4 +182,49 @@ export interface WebhookWake {
 
 export async function wakeWebhookConsumer(queue: Queue<WebhookWake>, delaySeconds = 0) {
   await queue.send({ wake: true }, delaySeconds ? { delaySeconds } : undefined);
+}
+
+/** Requests of one isolate within this long share one wake: the consumer takes every delivery that is due. */
+export const WAKE_COALESCE_MS = 50;
+/** How long an isolate trusts what it last read about whether any webhook endpoint exists. */
+export const ENDPOINTS_KNOWN_MS = 10_000;
+
+let wakePending = false;
+let endpointsKnown: { any: boolean; until: number } | undefined;
+
+/** An endpoint was just created in this isolate: wake for the next events without asking D1. */
+export function noteEndpointCreated() {
+  endpointsKnown = { any: true, until: Date.now() + ENDPOINTS_KNOWN_MS };
+}
+
+async function anyEndpoint(db: D1Database): Promise<boolean> {
+  if (endpointsKnown && endpointsKnown.until > Date.now()) return endpointsKnown.any;
+  const row = await db.prepare(`SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE status != 'disabled') AS any_endpoint`).first<{ any_endpoint: number }>();
+  endpointsKnown = { any: row?.any_endpoint === 1, until: Date.now() + ENDPOINTS_KNOWN_MS };
+  return endpointsKnown.any;
+}
+
+/**
+ * After a response whose request wrote events, off the request path: one wake of the webhook consumer per isolate
+ * per WAKE_COALESCE_MS (a request that commits after a wake was sent schedules the next), and none while no endpoint
+ * exists (the events then fan out to nobody). An endpoint created in another isolate is seen here within
+ * ENDPOINTS_KNOWN_MS; until then its deliveries wait for the cron's wake (every 5 minutes), never lost.
+ */
+export function wakeAfterResponse(
+  env: { DB: D1Database; WEBHOOK_QUEUE: Queue<WebhookWake> },
+  ctx: { waitUntil(p: Promise<unknown>): void },
+  onError: (err: unknown) => void,
+) {
+  if (wakePending) return;
+  wakePending = true;
+  ctx.waitUntil(
+    (async () => {
+      await new Promise((resolve) => setTimeout(resolve, WAKE_COALESCE_MS));
+      wakePending = false;
+      if (await anyEndpoint(env.DB)) await wakeWebhookConsumer(env.WEBHOOK_QUEUE);
+    })().catch((err) => {
+      wakePending = false;
+      onError(err);
+    }),
+  );
 }
