@@ -1,7 +1,8 @@
 // npm run bench: each case against its yardstick, interleaved in rounds (yardstick, case, case, yardstick, … — the
 // order flips every round), so background load on this shared machine lands on both sides of each ratio. Reports
 // the median ratio with its min and max. Prints its plan, how long it will take, and progress as it goes. Writes
-// bench/results/latest.json (git-ignored); `-- --update-readme` also rewrites the README's table, on purpose only.
+// bench/results/latest.json (git-ignored); `-- --update-docs` also rewrites the table in docs/benchmarks.md, on
+// purpose only.
 //   BENCH_SECONDS (default 4) per measurement, BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default "1,10").
 import { cpus, totalmem } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -186,11 +187,11 @@ try {
     ),
   ].join("\n");
   console.log(`\n${table}\n\nWrote bench/results/latest.json.`);
-  if (process.argv.includes("--update-readme")) {
-    const readme = readFileSync("README.md", "utf8");
-    const updated = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`);
-    writeFileSync("README.md", updated);
-    console.log("Updated the README's table (between the bench markers).");
+  if (process.argv.includes("--update-docs")) {
+    const doc = readFileSync("docs/benchmarks.md", "utf8");
+    const updated = doc.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`);
+    writeFileSync("docs/benchmarks.md", updated);
+    console.log("Updated the table in docs/benchmarks.md (between the bench markers).");
   }
 } finally {
   for (const w of Object.values(workers)) w.stop();
