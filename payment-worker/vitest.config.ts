@@ -16,6 +16,8 @@ const STRIPE_API_KEY = "rk_test_payment_worker_stand_in";
 // wrangler's [secrets] check reads process.env: the declared secrets are there, so no "missing secrets" warning.
 process.env.STRIPE_WEBHOOK_SECRET ??= STRIPE_WEBHOOK_SECRET;
 process.env.STRIPE_API_KEY ??= STRIPE_API_KEY;
+// wrangler's notes ("Using secrets defined in process.env") are noise in a passing run.
+process.env.WRANGLER_LOG ??= "warn";
 
 export default defineConfig(async () => {
   // The Stripe API stand-in the SDK calls (line items), on a free port of this machine; it never keeps vitest alive.
@@ -74,6 +76,8 @@ export default defineConfig(async () => {
       }),
     ],
     test: {
+      // The workers' JSON log lines are shown for a failing test only: a passing run is quiet.
+      silent: "passed-only",
       root: here("."),
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
