@@ -180,6 +180,50 @@ describe("endpoints", () => {
   }, 30_000);
 });
 
+describe("error rows: status and body", () => {
+  const errorOf = async (res: Response) => ({ status: res.status, error: ((await res.json()) as { error: string }).error });
+
+  it("401 UNAUTHORIZED, 403 KEY_TYPE_NOT_ALLOWED, 404 NOT_FOUND, 400/422 VALIDATION_FAILED and 422 IDEMPOTENCY_KEY_REUSED", async () => {
+    const org = await makeOrg();
+    const partner = await createPartner();
+    expect(await errorOf(await call(ORG_HOOKS))).toEqual({ status: 401, error: "UNAUTHORIZED" });
+    expect(await errorOf(await call(PARTNER_HOOKS, { headers: { "x-kelviq-partner-key": "kvqp_nope" } }))).toEqual({ status: 401, error: "UNAUTHORIZED" });
+    expect(await errorOf(await asServer(org.api_key, ORG_HOOKS))).toEqual({ status: 403, error: "KEY_TYPE_NOT_ALLOWED" });
+    const missing = "whep_01JDA8Z3Q4W5E6R7T8Y9V0N1P2";
+    expect(await errorOf(await asServer(org.server_api_key, `${ORG_HOOKS}/${missing}`))).toEqual({ status: 404, error: "NOT_FOUND" });
+    expect(await errorOf(await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${missing}/test`, { method: "POST" }))).toEqual({
+      status: 404,
+      error: "NOT_FOUND",
+    });
+    expect(await errorOf(await asServer(org.server_api_key, `${ORG_HOOKS}/not-an-id`))).toEqual({ status: 422, error: "VALIDATION_FAILED" });
+    expect(await errorOf(await asPartner(partner.partner_key, `${PARTNER_HOOKS}/not-an-id`))).toEqual({ status: 400, error: "VALIDATION_FAILED" });
+    const idem = uniq("idem");
+    expect(
+      (await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "https://hooks.example.com/a" }, headers: { "idempotency-key": idem } })).status,
+    ).toBe(201);
+    const reused = await asPartner(partner.partner_key, PARTNER_HOOKS, { json: { url: "https://hooks.example.com/b" }, headers: { "idempotency-key": idem } });
+    expect(await errorOf(reused)).toEqual({ status: 422, error: "IDEMPOTENCY_KEY_REUSED" });
+    // Billing's ?reason= takes three values.
+    const bad = await call(`/v1/admin/billing/org/${org.org_id}/suspend?reason=boredom`, {
+      method: "POST",
+      headers: { "x-api-key": SCOPE_KEYS.BILLING_SUSPEND, "idempotency-key": uniq("b") },
+    });
+    expect(await errorOf(bad)).toEqual({ status: 422, error: "VALIDATION_FAILED" });
+  });
+
+  it("409 WEBHOOK_ENDPOINT_DISABLED after a 410", async () => {
+    const partner = await createPartner();
+    const endpoint = await partnerEndpoint(partner.partner_key, `/status/410/${uniq("gone")}`);
+    await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" });
+    await drain();
+    await until(async () => (await (await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}`)).json<{ status: string }>()).status === "disabled");
+    expect(await errorOf(await asPartner(partner.partner_key, `${PARTNER_HOOKS}/${endpoint.id}/test`, { method: "POST" }))).toEqual({
+      status: 409,
+      error: "WEBHOOK_ENDPOINT_DISABLED",
+    });
+  }, 30_000);
+});
+
 describe("events", () => {
   it("a partner hears every change to its orgs, each event type, signed (standardwebhooks verifies), with ids and prefixes only", async () => {
     const partner = await createPartner();
