@@ -7,7 +7,7 @@
 // service (localhost) a key missing from the environment is read from .dev.vars. Keys are printed only when minted.
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { importTs } from "./import-ts.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -44,9 +44,7 @@ function fail(message) {
   process.exit(2);
 }
 
-// The client is TypeScript: bundled for Node here (any Node version), as scripts/openapi-document.mjs does the app.
-const out = await build({ entryPoints: ["client/index.ts"], bundle: true, platform: "node", format: "esm", write: false, logLevel: "silent" });
-const { createAuthorityClient } = await import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString("base64")}`);
+const { createAuthorityClient } = await importTs("client/index.ts");
 const client = (scope) => createAuthorityClient({ baseUrl, apiKey: masterKey(scope) });
 
 /** Prints the answer; keys only when this call minted them (they are in no other answer). */

@@ -1,7 +1,7 @@
 // Shared by the browser tests: ✓/✗ checks with a closing count, Debian's Chromium, and the emails the runtime wrote.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { localEmails } from "../../scripts/local-emails.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let passed = 0;
@@ -51,22 +51,8 @@ export function launchChromium() {
   });
 }
 
-/**
- * Every email written since `since` under these folders: the local send_email binding writes each message's text to
- * .wrangler/tmp/email/…/email-text/<id>.txt (and its HTML beside it). Each text ends "This email was sent to <to>.".
- */
-export function emails(since, roots = [".wrangler/tmp", "payment-worker/.wrangler/tmp"]) {
-  const found = [];
-  const walk = (dir) => {
-    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (path.includes("email-text") && name.endsWith(".txt") && statSync(path).mtimeMs >= since) found.push(readFileSync(path, "utf8"));
-    }
-  };
-  for (const root of roots) walk(root);
-  return found;
-}
+/** The text of every email written since `since` under these folders (scripts/local-emails.mjs). */
+export const emails = (since, roots = [".wrangler/tmp", "payment-worker/.wrangler/tmp"]) => localEmails({ roots, since }).map((e) => e.text);
 
 /** An email's plain text (the files are already plain text). */
 export const plainText = (text) => text;

@@ -6,6 +6,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppContext, AppEnv } from "../../lib/http/context";
 import { sha256Hex } from "../../lib/keys/keys";
 import { isoNow } from "../../lib/util/time";
+import { toBase64Url } from "../../lib/util/bytes";
 
 export const SESSION_COOKIE = "console"; // sent as __Host-console
 export const SESSION_IDLE_MS = 30 * 60_000;
@@ -17,15 +18,9 @@ export interface ConsoleUser {
   session_hash: string;
 }
 
-const b64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-
 /** Starts a session for `userId`: its row (a statement, for the sign-in's batch) and the cookie. */
 export async function startSession(c: AppContext, userId: number, nowMs = Date.now()) {
-  const id = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const id = toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
   const hash = await sha256Hex(id);
   setCookie(c, SESSION_COOKIE, id, { prefix: "host", httpOnly: true, secure: true, sameSite: "Lax", path: "/", maxAge: SESSION_ABSOLUTE_MS / 1000 });
   return c.env.DB.prepare(`INSERT INTO console_sessions (id_hash, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`).bind(

@@ -2,6 +2,7 @@
 // /meta/public_keys/secret_scanning, or a local stand-in) and cached in the isolate. A report names its key by
 // Github-Public-Key-Identifier and signs the raw body with ECDSA P-256 / SHA-256 (Github-Public-Key-Signature, base64
 // of a DER signature, which WebCrypto verifies only as raw r‖s). Only a current key is accepted.
+import { fromBase64 } from "../../lib/util/bytes";
 
 export const DEFAULT_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning";
 const CACHE_MS = 60 * 60_000;
@@ -17,7 +18,7 @@ let cached: { keys: Map<string, SigningKey>; fetchedAt: number; url: string } | 
 
 async function importPem(pem: string): Promise<CryptoKey> {
   const b64 = pem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, "").replace(/\s+/g, "");
-  const der = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  const der = fromBase64(b64);
   return crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
 }
 
@@ -71,7 +72,7 @@ export async function verifyGithubSignature(url: string, keyId: string | undefin
   if (!keyId || !signatureB64 || keyId.length > 200 || signatureB64.length > 400) return false;
   let der: Uint8Array;
   try {
-    der = Uint8Array.from(atob(signatureB64), (ch) => ch.charCodeAt(0));
+    der = fromBase64(signatureB64);
   } catch {
     return false;
   }

@@ -6,7 +6,7 @@
 // timeout, a network error) is retried after RETRY_DELAYS_SECONDS (about three days in all); after the last attempt
 // the delivery is failed, a record of it goes to the dead-letter queue, and the endpoint is marked failing (its next
 // success enables it again). Queues delay a message by at most 12 hours, so a longer wait is woken by the cron.
-import { EVENT_ID_SQL, type WebhookWake, wakeWebhookConsumer } from "../../lib/data/events";
+import { EVENT_ID_SQL, keyEventDataSql, type WebhookWake, wakeWebhookConsumer } from "../../lib/data/events";
 import type { Bindings } from "../../lib/http/context";
 import { newRequestId } from "../../lib/util/ids";
 import { isoNow } from "../../lib/util/time";
@@ -228,8 +228,7 @@ export async function consumeWebhooks(batch: MessageBatch<WebhookWake>, env: Bin
   batch.ackAll();
 }
 
-const keyEvent = (notice: string | null) =>
-  `json_object('org_id', k.org_id, 'key_type', k.key_type, 'key_prefix', k.key_type || '_' || k.prefix, 'expires_at', k.expires_at${notice ? `, 'notice', '${notice}'` : ""})`;
+const keyEvent = (notice: string | null) => keyEventDataSql({ expires_at: "k.expires_at", ...(notice ? { notice: `'${notice}'` } : {}) });
 
 /**
  * The cron's part: key.expiring (24 hours and 1 hour before a window ends, each once; a window shorter than 24

@@ -5,6 +5,7 @@
 // a ciphertext copied to another row does not decrypt.
 import { ApiError } from "../../lib/http/errors";
 import { sha256Hex } from "../../lib/keys/keys";
+import { fromBase64, toBase64 } from "../../lib/util/bytes";
 
 export const SECRET_PREFIX = "whsec_";
 
@@ -17,9 +18,6 @@ interface SecretKey {
   id: string;
   key: CryptoKey;
 }
-
-const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
-const fromBase64 = (text: string) => Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
 
 export function newSigningSecret(): { secret: string; bytes: Uint8Array } {
   const bytes = crypto.getRandomValues(new Uint8Array(32));

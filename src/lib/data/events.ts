@@ -5,6 +5,7 @@
 // never a key, a secret or an email.
 import type { AppContext } from "../http/context";
 import type { SqlExpression } from "./idempotency";
+import { toHex } from "../util/bytes";
 
 export const EVENT_TYPES = [
   "org.created",
@@ -33,12 +34,18 @@ const ALWAYS: SqlExpression = { sql: "1", binds: [] };
 /** A new event id in SQL: msg_ and 26 hex characters (the webhook-id header). */
 export const EVENT_ID_SQL = `'msg_' || lower(hex(randomblob(13)))`;
 /** The same form, made here (for an event whose id a later statement of the batch needs). */
-export const newEventId = () => `msg_${[...crypto.getRandomValues(new Uint8Array(13))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+export const newEventId = () => `msg_${toHex(crypto.getRandomValues(new Uint8Array(13)))}`;
 /** A delivery id in SQL (the fan-out trigger makes the same form). */
 export const DELIVERY_ID_SQL = `'whdl_' || lower(hex(randomblob(12)))`;
 
 /** The key's public form in SQL, over api_keys `k`: type prefix + 8 characters (e.g. sk_live_ABCD1234). */
 const KEY_PREFIX_SQL = `k.key_type || '_' || k.prefix`;
+
+/** A key event's data in SQL, over api_keys `k`: org, type, prefix, and the columns of `extra` (name → SQL). */
+export const keyEventDataSql = (extra: Record<string, string> = {}) =>
+  `json_object('org_id', k.org_id, 'key_type', k.key_type, 'key_prefix', ${KEY_PREFIX_SQL}${Object.entries(extra)
+    .map(([name, sql]) => `, '${name}', ${sql}`)
+    .join("")})`;
 
 /**
  * One event about the org `orgId` (the org's partner then receives it too), with `data` (org_id is added), written
@@ -92,7 +99,7 @@ export function keyEventsStatement(
     .prepare(
       `INSERT INTO webhook_events (id, type, org_id, partner_id, data, created_at)
        SELECT ${EVENT_ID_SQL}, ?, k.org_id, o.partner_id,
-              json_patch(json_object('org_id', k.org_id, 'key_type', k.key_type, 'key_prefix', ${KEY_PREFIX_SQL}), json(?)), ?
+              json_patch(${keyEventDataSql()}, json(?)), ?
          FROM api_keys k JOIN organizations o ON o.org_id = k.org_id
         WHERE k.org_id = ? AND (${keys.sql}) AND ${where.sql}
         ORDER BY k.id`,

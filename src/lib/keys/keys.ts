@@ -4,6 +4,7 @@ import { randomCrockford } from "../util/ids";
 import { ApiError } from "../http/errors";
 
 import { KEY_TYPES, type KeyType } from "./key-types";
+import { toHex } from "../util/bytes";
 
 export { KEY_TYPES, type KeyType };
 
@@ -85,10 +86,6 @@ export interface Pepper {
 
 const peppers = new Map<string, Promise<Pepper>>();
 const encoder = new TextEncoder();
-
-function toHex(buf: ArrayBuffer): string {
-  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function loadPepper(secret: string): Promise<Pepper> {
   let p = peppers.get(secret);
